@@ -1,0 +1,12 @@
+// Each `loong` subcommand lives in its own apps/cmd_*.cpp and registers itself here.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace loong::apps {
+
+// Adds a subcommand to `app`; the callback it installs runs the command and may throw
+// loong::Error, which main() reports as a message with exit status 1.
+void register_train_lm(CLI::App& app);
+
+}  // namespace loong::apps

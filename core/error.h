@@ -1,0 +1,39 @@
+// Typed errors. Every message names the input it is about (file, key, field, rank), so a user
+// can act on it without a debugger. Nothing in the library aborts on user input; it throws one
+// of these and the CLI turns it into a message and a non-zero exit status.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace loong {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A configuration value that is missing, of the wrong type, or inconsistent with another.
+class ConfigError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A file whose bytes do not follow its format (safetensors, checkpoint, record).
+class FormatError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Data given to a computation that it cannot accept (token id outside the vocabulary, ...).
+class InputError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The operating system refused a read, write, rename or allocation.
+class IoError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace loong

@@ -1,0 +1,94 @@
+#include "core/fs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace loong {
+namespace {
+std::string errno_text() { return std::strerror(errno); }
+}  // namespace
+
+void fsync_directory(const std::filesystem::path& dir) {
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) throw IoError("cannot open directory " + dir.string() + ": " + errno_text());
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) throw IoError("cannot fsync directory " + dir.string() + ": " + errno_text());
+}
+
+void write_file_atomic(const std::filesystem::path& path, std::string_view bytes) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw IoError("cannot create " + tmp.string() + ": " + errno_text());
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::string why = errno_text();
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw IoError("cannot write " + tmp.string() + ": " + why);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    std::string why = errno_text();
+    ::unlink(tmp.c_str());
+    throw IoError("cannot flush " + tmp.string() + ": " + why);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string why = errno_text();
+    ::unlink(tmp.c_str());
+    throw IoError("cannot rename " + tmp.string() + " to " + path.string() + ": " + why);
+  }
+  fsync_directory(path.parent_path());
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open " + path.string() + ": " + errno_text());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw IoError("cannot read " + path.string());
+  return ss.str();
+}
+
+}  // namespace loong
+
+namespace loong {
+void write_directory_atomic(const std::filesystem::path& final_dir,
+                            const std::function<void(const std::filesystem::path& tmp_dir)>& fill) {
+  namespace fs = std::filesystem;
+  fs::path tmp = final_dir;
+  tmp += ".tmp";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) throw IoError("cannot create " + tmp.string() + ": " + ec.message());
+  fill(tmp);
+  for (const auto& entry : fs::directory_iterator(tmp)) {
+    if (!entry.is_regular_file()) continue;
+    int fd = ::open(entry.path().c_str(), O_RDONLY);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      if (fd >= 0) ::close(fd);
+      throw IoError("cannot fsync " + entry.path().string() + ": " + errno_text());
+    }
+    ::close(fd);
+  }
+  fsync_directory(tmp);
+  fs::remove_all(final_dir, ec);
+  fs::rename(tmp, final_dir, ec);
+  if (ec) throw IoError("cannot rename " + tmp.string() + " to " + final_dir.string() + ": " + ec.message());
+  write_file_atomic(final_dir / "DONE", "");
+  fsync_directory(final_dir.parent_path());
+}
+}  // namespace loong

@@ -1,0 +1,26 @@
+// Small filesystem helpers with the durability the checkpoint contract needs.
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace loong {
+
+// Writes `bytes` to `path` durably: `<path>.tmp`, fsync, rename, fsync of the directory.
+// IoError naming the path on any failure; the previous content of `path` survives a failure.
+void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
+// fsync of a directory, so that a rename inside it is durable.
+void fsync_directory(const std::filesystem::path& dir);
+// Whole file as a string; IoError naming the path if it cannot be read.
+std::string read_file(const std::filesystem::path& path);
+
+}  // namespace loong
+
+namespace loong {
+// Builds a directory atomically: `fill` writes into `<final>.tmp`, which is then fsynced, renamed
+// to `final`, and marked complete with an empty `DONE` file (DESIGN.md, Checkpoints). A reader
+// that sees `final/DONE` sees a complete directory. An existing `final` is replaced.
+void write_directory_atomic(const std::filesystem::path& final_dir,
+                            const std::function<void(const std::filesystem::path& tmp_dir)>& fill);
+}  // namespace loong

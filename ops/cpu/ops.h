@@ -1,0 +1,88 @@
+// CPU kernels of a Llama-style decoder, forward and backward.
+//
+// Conventions (all kernels):
+// - Tensors are float32, row-major, contiguous unless a leading dimension `ld` is given.
+// - A batch of B sequences of T tokens is laid out as N = B*T rows; row r is token r % T of
+//   sequence r / T.
+// - Backward kernels named `*_backward` ACCUMULATE (+=) into parameter gradients (so micro-
+//   batches can sum) and say in their comment whether they overwrite or accumulate input grads.
+// - Kernels do not validate user data (token ids, shapes); the model does, once, and throws.
+// - Kernels allocate nothing; callers own every buffer (memory is planned once per shape).
+// Element-wise formulas live in ops/elementwise.h, shared with the CUDA kernels.
+#pragma once
+#include <cstdint>
+
+namespace loong::ops::cpu {
+
+// ---- embedding ----
+// out[N, C] = table[tokens[n], :]. table is [V, C].
+void embedding_forward(float* out, const int32_t* tokens, const float* table, int64_t n, int64_t c);
+// dtable[tokens[n], :] += dout[n, :].
+void embedding_backward(float* dtable, const float* dout, const int32_t* tokens, int64_t n, int64_t c);
+
+// ---- RMSNorm ----
+// out = x * rstd * w per row; rstd[n] = 1/sqrt(mean(x[n]^2) + eps) is saved for backward.
+void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t n, int64_t c, float eps);
+// dx += d(out)/dx (accumulates: the residual stream gradient flows through), dw += ....
+void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
+                      const float* rstd, int64_t n, int64_t c);
+
+// ---- rotary embedding (rotate-half) ----
+// cos/sin tables [positions, head_dim/2]: angle(p, i) = p * theta^(-2i/head_dim).
+void rope_tables(float* cos, float* sin, int64_t positions, int64_t head_dim, double theta);
+// In place on `heads` heads of `head_dim` each, at x + r*ld + h*head_dim, for N rows; row r uses
+// position pos[r].
+void rope_forward(float* x, int64_t ld, int64_t n, int64_t heads, int64_t head_dim, const int32_t* pos,
+                  const float* cos, const float* sin);
+// In place: turns d(rotated) into d(unrotated).
+void rope_backward(float* dx, int64_t ld, int64_t n, int64_t heads, int64_t head_dim, const int32_t* pos,
+                   const float* cos, const float* sin);
+
+// ---- causal grouped-query attention ----
+// q, k, v: rows of stride ld_qkv; q has `heads` heads, k and v `kv_heads` heads of `head_dim`.
+// out [N, heads*head_dim]; probs [B, heads, T, T] (softmax of the scaled causal scores; only the
+// lower triangle is written and read) is saved for backward.
+struct AttentionShape {
+  int64_t batch, seq, heads, kv_heads, head_dim, ld_qkv;
+};
+void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
+                       const AttentionShape& s);
+// Overwrites dq, dk, dv (same strides as q, k, v). `scratch` holds T*T floats.
+void attention_backward(float* dq, float* dk, float* dv, float* scratch, const float* dout, const float* out,
+                        const float* probs, const float* q, const float* k, const float* v,
+                        const AttentionShape& s);
+
+// ---- SwiGLU ----
+// gate_up [N, 2I] holds gate in columns [0, I) and up in [I, 2I); h [N, I] = silu(gate) * up.
+void swiglu_forward(float* h, const float* gate_up, int64_t n, int64_t inter);
+// Overwrites dgate_up.
+void swiglu_backward(float* dgate_up, const float* dh, const float* gate_up, int64_t n, int64_t inter);
+
+// ---- linear (no bias), weights [out, in] as torch.nn.Linear ----
+// y[N, out] = x[N, in] @ w^T (overwrites y).
+void linear_forward(float* y, const float* x, const float* w, int64_t n, int64_t in, int64_t out);
+// dw += dy^T @ x; dx = dy @ w (overwrite, or += when accumulate_dx). dx may be null.
+void linear_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, int64_t n,
+                     int64_t in, int64_t out, bool accumulate_dx);
+
+// ---- cross-entropy with per-token weights ----
+// token_loss[n] = logsumexp(logits[n]) - logits[n, target[n]]; lse[n] saved for backward.
+void cross_entropy_forward(float* token_loss, float* lse, const float* logits, const int32_t* targets,
+                           int64_t n, int64_t vocab);
+// In place: logits[n, :] becomes d(loss)/d(logits) for loss = sum_n weight[n]*token_loss[n] / normalizer.
+void cross_entropy_backward(float* logits, const float* lse, const int32_t* targets, const float* weights,
+                            float normalizer, int64_t n, int64_t vocab);
+
+// ---- optimizer ----
+// Sum of squares in double (for the global gradient norm).
+double sum_squares(const float* x, int64_t n);
+void scale(float* x, float factor, int64_t n);
+// One AdamW step (see ops/elementwise.h) on n elements, gradient multiplied by `grad_scale`
+// (the clipping coefficient). `step` is the 1-based optimizer step, for bias correction.
+struct AdamWHyper {
+  float lr, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f;
+};
+void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h, int64_t step,
+                float grad_scale, bool decay);
+
+}  // namespace loong::ops::cpu

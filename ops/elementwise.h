@@ -1,0 +1,66 @@
+// Element-wise arithmetic shared by the CPU and CUDA kernels. Each function here is the single
+// definition of its formula: the CPU loops in ops/cpu/ and the CUDA kernels in ops/cuda/ both call
+// it, so the CPU tests (finite differences, PyTorch parity) cover the arithmetic the GPU runs.
+#pragma once
+#include <cmath>
+
+#if defined(__CUDACC__)
+#define LOONG_HD __host__ __device__ __forceinline__
+#else
+#define LOONG_HD inline
+#endif
+
+namespace loong::ops {
+
+LOONG_HD float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// SwiGLU (Llama MLP): h = silu(gate) * up.
+LOONG_HD float swiglu(float gate, float up) { return gate * sigmoid(gate) * up; }
+// Gradients of h = silu(gate) * up with respect to gate and up, given dh.
+LOONG_HD void swiglu_backward(float gate, float up, float dh, float* dgate, float* dup) {
+  float s = sigmoid(gate);
+  float silu = gate * s;
+  *dup = dh * silu;
+  *dgate = dh * up * s * (1.0f + gate * (1.0f - s));
+}
+
+// Rotary embedding, rotate-half convention (Hugging Face Llama): element i of the first half
+// pairs with element i of the second half.
+LOONG_HD void rope_rotate(float x0, float x1, float c, float s, float* y0, float* y1) {
+  *y0 = x0 * c - x1 * s;
+  *y1 = x1 * c + x0 * s;
+}
+// The rotation is orthogonal, so its backward is the rotation by -angle.
+LOONG_HD void rope_rotate_backward(float dy0, float dy1, float c, float s, float* dx0, float* dx1) {
+  *dx0 = dy0 * c + dy1 * s;
+  *dx1 = dy1 * c - dy0 * s;
+}
+
+// RMSNorm backward for one element: y = x * rstd * w, rstd = (mean(x^2) + eps)^-1/2.
+// `mean_gx` is mean over the row of (dy * w * x).
+LOONG_HD float rmsnorm_dx(float dy, float w, float x, float rstd, float mean_gx) {
+  return rstd * (dy * w - x * rstd * rstd * mean_gx);
+}
+
+// Cross-entropy gradient for one logit: scale * (softmax - onehot), softmax = exp(logit - lse).
+LOONG_HD float cross_entropy_dlogit(float logit, float lse, bool is_target, float scale) {
+  return scale * (expf(logit - lse) - (is_target ? 1.0f : 0.0f));
+}
+
+// AdamW for one parameter, in PyTorch's formulation (torch.optim.AdamW, non-amsgrad):
+//   p -= lr*wd*p;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
+//   p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps),  bc_i = 1 - b_i^step.
+// `g` is the raw gradient already multiplied by the clipping coefficient.
+struct AdamWStep {
+  float lr, beta1, beta2, eps, weight_decay;
+  float bias_correction1, bias_correction2_sqrt;
+};
+LOONG_HD void adamw_update(float* p, float g, float* m, float* v, const AdamWStep& s, bool decay) {
+  if (decay) *p -= s.lr * s.weight_decay * *p;
+  *m = s.beta1 * *m + (1.0f - s.beta1) * g;
+  *v = s.beta2 * *v + (1.0f - s.beta2) * g * g;
+  float denom = sqrtf(*v) / s.bias_correction2_sqrt + s.eps;
+  *p -= (s.lr / s.bias_correction1) * (*m / denom);
+}
+
+}  // namespace loong::ops

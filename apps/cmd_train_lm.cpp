@@ -150,7 +150,7 @@ void run(const TrainLmOptions& o) {
   const std::filesystem::path ckpt = std::filesystem::path(job.out_dir) / name;
   std::filesystem::create_directories(job.out_dir);
   write_directory_atomic(ckpt, [&](const std::filesystem::path& tmp) { save_llama(model, tmp); });
-  std::printf("validation loss %.4f -> %.4f; checkpoint (safetensors + config.json, loads in transformers): %s\n",
+  std::printf("validation loss %.4f -> %.4f; checkpoint (safetensors with Hugging Face Llama names + config.json): %s\n",
               val0, val_last, ckpt.string().c_str());
 }
 

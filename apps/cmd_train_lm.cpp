@@ -34,12 +34,29 @@ struct TextLmJob {
 };
 
 TextLmJob read_job(const TrainLmOptions& o) {
-  TomlConfig c = o.config_path.empty() ? TomlConfig::parse_string("", "(defaults)") : TomlConfig::parse_file(o.config_path);
-  c.reject_unknown_keys({"data.text", "data.validation_fraction", "model.hidden_size", "model.num_hidden_layers",
-                         "model.num_attention_heads", "model.num_key_value_heads", "model.intermediate_size",
-                         "model.max_position_embeddings", "model.rope_theta", "model.rms_norm_eps", "train.steps",
-                         "train.batch", "train.seq", "train.lr", "train.min_lr", "train.warmup_steps",
-                         "train.weight_decay", "train.max_grad_norm", "train.seed", "train.eval_every", "output.dir"});
+  TomlConfig c =
+      o.config_path.empty() ? TomlConfig::parse_string("", "(defaults)") : TomlConfig::parse_file(o.config_path);
+  c.reject_unknown_keys({"data.text",
+                         "data.validation_fraction",
+                         "model.hidden_size",
+                         "model.num_hidden_layers",
+                         "model.num_attention_heads",
+                         "model.num_key_value_heads",
+                         "model.intermediate_size",
+                         "model.max_position_embeddings",
+                         "model.rope_theta",
+                         "model.rms_norm_eps",
+                         "train.steps",
+                         "train.batch",
+                         "train.seq",
+                         "train.lr",
+                         "train.min_lr",
+                         "train.warmup_steps",
+                         "train.weight_decay",
+                         "train.max_grad_norm",
+                         "train.seed",
+                         "train.eval_every",
+                         "output.dir"});
   TextLmJob j;
   j.text = o.text_override.empty() ? c.get_string("data.text", "/usr/share/common-licenses/GPL-3") : o.text_override;
   j.validation_fraction = c.get_double("data.validation_fraction", 0.1);
@@ -137,9 +154,10 @@ void run(const TrainLmOptions& o) {
       val_last = validation_loss(model, val, job.batch, job.seq);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::fprintf(stderr, "\n");
-      std::printf("step %5lld  train loss %.4f (mean of last %d)  validation loss %.4f  grad norm %.3f  %.0f tokens/s\n",
-                  static_cast<long long>(step + 1), recent / recent_n, recent_n, val_last, norm,
-                  static_cast<double>(N) * (step + 1) / secs);
+      std::printf(
+          "step %5lld  train loss %.4f (mean of last %d)  validation loss %.4f  grad norm %.3f  %.0f tokens/s\n",
+          static_cast<long long>(step + 1), recent / recent_n, recent_n, val_last, norm,
+          static_cast<double>(N) * (step + 1) / secs);
       std::fflush(stdout);
       recent = 0, recent_n = 0;
     }
@@ -150,8 +168,9 @@ void run(const TrainLmOptions& o) {
   const std::filesystem::path ckpt = std::filesystem::path(job.out_dir) / name;
   std::filesystem::create_directories(job.out_dir);
   write_directory_atomic(ckpt, [&](const std::filesystem::path& tmp) { save_llama(model, tmp); });
-  std::printf("validation loss %.4f -> %.4f; checkpoint (safetensors with Hugging Face Llama names + config.json): %s\n",
-              val0, val_last, ckpt.string().c_str());
+  std::printf(
+      "validation loss %.4f -> %.4f; checkpoint (safetensors with Hugging Face Llama names + config.json): %s\n", val0,
+      val_last, ckpt.string().c_str());
 }
 
 }  // namespace
@@ -163,7 +182,8 @@ void register_train_lm(CLI::App& app) {
       "Train a byte-level Llama on a text file and save a Hugging Face compatible checkpoint.\n"
       "Every setting comes from a TOML config (see configs/text_lm.toml for all keys and defaults);\n"
       "the flags below override single keys.");
-  cmd->add_option("--config", opts->config_path, "TOML job config (defaults apply when omitted)")->check(CLI::ExistingFile);
+  cmd->add_option("--config", opts->config_path, "TOML job config (defaults apply when omitted)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--text", opts->text_override, "Text file to train on (overrides data.text)");
   cmd->add_option("--steps", opts->steps_override, "Optimizer steps (overrides train.steps)");
   cmd->add_option("--out", opts->out_override, "Output directory for the checkpoint (overrides output.dir)");

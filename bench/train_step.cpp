@@ -4,14 +4,14 @@
 #include <omp.h>
 #include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "worker/adamw_optimizer.h"
 #include "worker/llama_model.h"
@@ -34,8 +34,7 @@ double sgemm_flops(int n, int reps) {
   double best = 1e30;
   for (int r = 0; r < reps; ++r) {
     auto t = Clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(),
-                n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
     best = std::min(best, seconds_since(t));
   }
   return 2.0 * n * n * n / best;
@@ -43,8 +42,9 @@ double sgemm_flops(int n, int reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Training-step benchmark: tokens/s and model FLOP/s of one step of the reference config,\n"
-               "compared with a 2048^3 sgemm and with the same step in eager PyTorch, measured in one run."};
+  CLI::App app{
+      "Training-step benchmark: tokens/s and model FLOP/s of one step of the reference config,\n"
+      "compared with a 2048^3 sgemm and with the same step in eager PyTorch, measured in one run."};
   int64_t batch = 1, seq = 1152, steps = 3, threads = 2;
   bool skip_torch = false;
   std::string torch_script = LOONG_SOURCE_DIR "/bench/train_step_torch.py";
@@ -60,11 +60,12 @@ int main(int argc, char** argv) {
   omp_set_num_threads(static_cast<int>(threads));
   openblas_set_num_threads(static_cast<int>(threads));
 
-  std::printf("train_step: hidden %lld, layers %lld, heads %lld/%lld kv, intermediate %lld, vocab %lld, "
-              "batch %lld x seq %lld, %lld threads\n",
-              (long long)cfg.hidden_size, (long long)cfg.num_hidden_layers, (long long)cfg.num_attention_heads,
-              (long long)cfg.num_key_value_heads, (long long)cfg.intermediate_size, (long long)cfg.vocab_size,
-              (long long)batch, (long long)seq, (long long)threads);
+  std::printf(
+      "train_step: hidden %lld, layers %lld, heads %lld/%lld kv, intermediate %lld, vocab %lld, "
+      "batch %lld x seq %lld, %lld threads\n",
+      (long long)cfg.hidden_size, (long long)cfg.num_hidden_layers, (long long)cfg.num_attention_heads,
+      (long long)cfg.num_key_value_heads, (long long)cfg.intermediate_size, (long long)cfg.vocab_size, (long long)batch,
+      (long long)seq, (long long)threads);
 
   const double sgemm = sgemm_flops(2048, 3);
   std::printf("  sgemm 2048^3:            %8.1f GFLOP/s\n", sgemm / 1e9);
@@ -96,6 +97,8 @@ int main(int argc, char** argv) {
     }
   };
   step(false);
+  std::map<std::string, double> op_times;
+  model.set_op_times(&op_times);
   auto t = Clock::now();
   for (int64_t s = 0; s < steps; ++s) step(true);
   const double step_s = seconds_since(t) / steps;
@@ -110,6 +113,24 @@ int main(int argc, char** argv) {
   std::printf("  peak memory (RSS):       %8.0f MiB  (params+grads+activations %.0f MiB, +AdamW %.0f MiB)\n",
               peak_rss_mib(), model.memory_bytes() / 1048576.0, 2.0 * model.params().size() * 4 / 1048576.0);
   const double loong_rss = peak_rss_mib();
+  // Where the time goes: wall time per kernel family over the timed steps.
+  {
+    const int64_t L = cfg.num_hidden_layers, C = cfg.hidden_size, I = cfg.intermediate_size;
+    const double linear_flops = 6.0 * N * static_cast<double>(loong::matmul_parameter_count(cfg));
+    const double attn_flops = 6.0 * N * L * seq * C / 1.0;  // causal half: 3 passes x 2 GEMMs x T/2
+    (void)I;
+    op_times["optimizer"] = t_opt;
+    double total = 0;
+    for (const auto& [k, v] : op_times) total += v;
+    std::printf("  where the time goes (share of %.3f s/step):\n", step_s);
+    for (const auto& [k, v] : op_times) {
+      std::printf("    %-14s %6.1f%%  %7.3f s", k.c_str(), 100.0 * v / steps / step_s, v / steps);
+      if (k == "linear") std::printf("  %6.1f GFLOP/s", linear_flops / (v / steps) / 1e9);
+      if (k == "attention") std::printf("  %6.1f GFLOP/s", attn_flops / (v / steps) / 1e9);
+      std::printf("\n");
+    }
+    std::printf("    %-14s %6.1f%%\n", "(untimed)", 100.0 * (1.0 - total / steps / step_s));
+  }
 
   double speedup = 0, torch_rss = 0;
   if (!skip_torch) {

@@ -22,10 +22,9 @@ struct DTypeRow {
   size_t size;
 };
 constexpr DTypeRow kDTypes[] = {
-    {DType::BOOL, "BOOL", 1}, {DType::U8, "U8", 1},     {DType::I8, "I8", 1},
-    {DType::I16, "I16", 2},   {DType::U16, "U16", 2},   {DType::F16, "F16", 2},
-    {DType::BF16, "BF16", 2}, {DType::I32, "I32", 4},   {DType::U32, "U32", 4},
-    {DType::F32, "F32", 4},   {DType::F64, "F64", 8},   {DType::I64, "I64", 8},
+    {DType::BOOL, "BOOL", 1}, {DType::U8, "U8", 1},           {DType::I8, "I8", 1},           {DType::I16, "I16", 2},
+    {DType::U16, "U16", 2},   {DType::F16, "F16", 2},         {DType::BF16, "BF16", 2},       {DType::I32, "I32", 4},
+    {DType::U32, "U32", 4},   {DType::F32, "F32", 4},         {DType::F64, "F64", 8},         {DType::I64, "I64", 8},
     {DType::U64, "U64", 8},   {DType::F8_E5M2, "F8_E5M2", 1}, {DType::F8_E4M3, "F8_E4M3", 1},
 };
 
@@ -270,9 +269,8 @@ void SafetensorsWriter::write(const std::filesystem::path& path) const {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata_.empty()) header["__metadata__"] = metadata_;
   for (const auto& e : entries_)
-    header[e.info.name] = {{"dtype", dtype_name(e.info.dtype)},
-                           {"shape", e.info.shape},
-                           {"data_offsets", {e.info.begin, e.info.end}}};
+    header[e.info.name] = {
+        {"dtype", dtype_name(e.info.dtype)}, {"shape", e.info.shape}, {"data_offsets", {e.info.begin, e.info.end}}};
   std::string json = header.dump();
   // Pad to 8 bytes so the buffer is aligned for every dtype when the file is mapped.
   while ((json.size() + 8) % 8 != 0) json.push_back(' ');
@@ -283,7 +281,8 @@ void SafetensorsWriter::write(const std::filesystem::path& path) const {
   for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((n >> (8 * i)) & 0xff);
   std::memcpy(bytes.data() + 8, json.data(), json.size());
   for (const auto& e : entries_)
-    if (e.info.end > e.info.begin) std::memcpy(bytes.data() + 8 + json.size() + e.info.begin, e.data, e.info.end - e.info.begin);
+    if (e.info.end > e.info.begin)
+      std::memcpy(bytes.data() + 8 + json.size() + e.info.begin, e.data, e.info.end - e.info.begin);
   write_file_atomic(path, bytes);
 }
 

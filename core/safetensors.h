@@ -48,8 +48,7 @@ class SafetensorsFile {
   std::span<const uint8_t> bytes(const std::string& name) const;
   // Copies tensor `name` into `out` as float32 (F32, F16 and BF16 accepted), checking that its
   // shape equals `expected_shape`; FormatError naming file, tensor and both shapes otherwise.
-  void read_f32(const std::string& name, const std::vector<int64_t>& expected_shape,
-                std::span<float> out) const;
+  void read_f32(const std::string& name, const std::vector<int64_t>& expected_shape, std::span<float> out) const;
 
  private:
   SafetensorsFile() = default;

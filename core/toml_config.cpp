@@ -39,8 +39,7 @@ int64_t TomlConfig::get_int(const std::string& key, int64_t fallback, int64_t mi
   auto node = table_.at_path(key);
   if (!node) return fallback;
   auto v = node.value<int64_t>();
-  if (!node.is_integer() || !v)
-    throw ConfigError(source_ + ": key '" + key + "' must be an integer");
+  if (!node.is_integer() || !v) throw ConfigError(source_ + ": key '" + key + "' must be an integer");
   if (*v < min || *v > max)
     throw ConfigError(source_ + ": key '" + key + "' = " + std::to_string(*v) + " is outside [" + std::to_string(min) +
                       ", " + std::to_string(max) + "]");
@@ -75,7 +74,8 @@ bool TomlConfig::get_bool(const std::string& key, bool fallback) const {
 }
 
 void TomlConfig::reject_unknown_keys(const std::set<std::string>& known) const {
-  std::function<void(const toml::table&, const std::string&)> walk = [&](const toml::table& t, const std::string& prefix) {
+  std::function<void(const toml::table&, const std::string&)> walk = [&](const toml::table& t,
+                                                                         const std::string& prefix) {
     for (const auto& [k, v] : t) {
       const std::string path = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
       if (const auto* sub = v.as_table()) {

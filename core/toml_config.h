@@ -1,11 +1,12 @@
 // Typed access to TOML job configs with errors that name the file and the dotted key.
 #pragma once
+#include <toml++/toml.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <set>
 #include <string>
-#include <toml++/toml.h>
 
 namespace loong {
 

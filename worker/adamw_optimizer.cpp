@@ -21,8 +21,8 @@ void AdamWOptimizer::step(LlamaModel& model, float lr, float grad_scale) {
   ++step_;
   const ops::cpu::AdamWHyper h{lr, config_.beta1, config_.beta2, config_.eps, config_.weight_decay};
   for (const auto& t : model.tensors())
-    ops::cpu::adamw_step(model.param(t), model.grad(t), m_.data() + t.offset, v_.data() + t.offset, t.numel, h,
-                         step_, grad_scale, t.weight_decay);
+    ops::cpu::adamw_step(model.param(t), model.grad(t), m_.data() + t.offset, v_.data() + t.offset, t.numel, h, step_,
+                         grad_scale, t.weight_decay);
 }
 
 }  // namespace loong

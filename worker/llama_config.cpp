@@ -8,14 +8,13 @@ void LlamaConfig::validate(const std::string& source) const {
   auto bad = [&](const std::string& field, const std::string& value, const std::string& why) {
     return ConfigError(source + ": " + field + " = " + value + ": " + why);
   };
-  const std::pair<const char*, int64_t> positive[] = {
-      {"hidden_size", hidden_size},
-      {"num_hidden_layers", num_hidden_layers},
-      {"num_attention_heads", num_attention_heads},
-      {"num_key_value_heads", num_key_value_heads},
-      {"intermediate_size", intermediate_size},
-      {"vocab_size", vocab_size},
-      {"max_position_embeddings", max_position_embeddings}};
+  const std::pair<const char*, int64_t> positive[] = {{"hidden_size", hidden_size},
+                                                      {"num_hidden_layers", num_hidden_layers},
+                                                      {"num_attention_heads", num_attention_heads},
+                                                      {"num_key_value_heads", num_key_value_heads},
+                                                      {"intermediate_size", intermediate_size},
+                                                      {"vocab_size", vocab_size},
+                                                      {"max_position_embeddings", max_position_embeddings}};
   for (const auto& [name, v] : positive)
     if (v <= 0) throw bad(name, std::to_string(v), "must be positive");
   if (hidden_size % num_attention_heads != 0)
@@ -58,7 +57,8 @@ LlamaConfig LlamaConfig::from_hf_json(const nlohmann::json& j, const std::string
       if (required) throw ConfigError(source + ": missing key '" + key + "'");
       return;
     }
-    if (!j[key].is_number_integer()) throw ConfigError(source + ": key '" + key + "' must be an integer, got " + j[key].dump());
+    if (!j[key].is_number_integer())
+      throw ConfigError(source + ": key '" + key + "' must be an integer, got " + j[key].dump());
     dst = j[key].get<int64_t>();
   };
   auto get_real = [&](const char* key, double& dst) {

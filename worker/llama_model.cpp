@@ -1,6 +1,7 @@
 #include "worker/llama_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -31,8 +32,8 @@ struct LlamaModel::Activations {
     size_t n = 0;
     auto add = [&](const auto& v) { n += v.size() * sizeof(v[0]); };
     for (const auto& l : layers) {
-      for (const auto* v : {&l.x_in, &l.ln1, &l.rstd1, &l.qkv, &l.probs, &l.attn, &l.x_mid, &l.ln2, &l.rstd2,
-                            &l.gate_up, &l.h})
+      for (const auto* v :
+           {&l.x_in, &l.ln1, &l.rstd1, &l.qkv, &l.probs, &l.attn, &l.x_mid, &l.ln2, &l.rstd2, &l.gate_up, &l.h})
         add(*v);
     }
     for (const auto* v : {&x_final, &lnf, &rstdf, &logits, &lse, &token_loss, &d_res, &d_ln, &d_qkv, &d_attn,
@@ -127,8 +128,17 @@ void LlamaModel::plan(int64_t batch, int64_t seq) {
   a->x_final.resize(N * C), a->lnf.resize(N * C), a->rstdf.resize(N), a->logits.resize(N * V);
   a->lse.resize(N), a->token_loss.resize(N);
   a->d_res.resize(N * C), a->d_ln.resize(N * C), a->d_qkv.resize(N * QKV), a->d_attn.resize(N * H * D);
-  a->d_gate_up.resize(N * 2 * I), a->d_h.resize(N * I), a->d_scores.resize(seq * seq);
+  a->d_gate_up.resize(N * 2 * I), a->d_h.resize(N * I),
+      a->d_scores.resize(cpu::attention_scratch_floats({batch, seq, H, config_.num_key_value_heads, D, QKV}));
   acts_ = std::move(a);
+}
+
+template <class F>
+void LlamaModel::timed(const char* family, F&& f) {
+  if (!op_times_) return f();
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  (*op_times_)[family] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 namespace {
@@ -138,8 +148,8 @@ void add_inplace(float* y, const float* x, int64_t n) {
 }
 }  // namespace
 
-ForwardLoss LlamaModel::forward(const int32_t* tokens, const int32_t* targets, const float* weights,
-                                int64_t batch, int64_t seq) {
+ForwardLoss LlamaModel::forward(const int32_t* tokens, const int32_t* targets, const float* weights, int64_t batch,
+                                int64_t seq) {
   if (batch <= 0 || seq <= 0) throw InputError("forward: batch and seq must be positive");
   if (seq > config_.max_position_embeddings)
     throw InputError("sequence length " + std::to_string(seq) + " exceeds max_position_embeddings " +
@@ -167,28 +177,38 @@ ForwardLoss LlamaModel::forward(const int32_t* tokens, const int32_t* targets, c
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const cpu::AttentionShape shape{batch, seq, H, KV, D, QKV};
 
-  cpu::embedding_forward(a.layers[0].x_in.data(), a.tokens.data(), param(*embed_), N, C);
+  timed("embedding", [&] { cpu::embedding_forward(a.layers[0].x_in.data(), a.tokens.data(), param(*embed_), N, C); });
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& w = layers_[l];
     auto& s = a.layers[l];
     float* x_out = l + 1 < layers_.size() ? a.layers[l + 1].x_in.data() : a.x_final.data();
-    cpu::rmsnorm_forward(s.ln1.data(), s.rstd1.data(), s.x_in.data(), param(*w.ln1), N, C, eps);
-    cpu::linear_forward(s.qkv.data(), s.ln1.data(), param(*w.qkv), N, C, QKV);
-    cpu::rope_forward(s.qkv.data(), QKV, N, H, D, a.pos.data(), a.rope_cos.data(), a.rope_sin.data());
-    cpu::rope_forward(s.qkv.data() + H * D, QKV, N, KV, D, a.pos.data(), a.rope_cos.data(), a.rope_sin.data());
-    cpu::attention_forward(s.attn.data(), s.probs.data(), s.qkv.data(), s.qkv.data() + H * D,
-                           s.qkv.data() + (H + KV) * D, shape);
-    cpu::linear_forward(s.x_mid.data(), s.attn.data(), param(*w.o), N, H * D, C);
-    add_inplace(s.x_mid.data(), s.x_in.data(), N * C);
-    cpu::rmsnorm_forward(s.ln2.data(), s.rstd2.data(), s.x_mid.data(), param(*w.ln2), N, C, eps);
-    cpu::linear_forward(s.gate_up.data(), s.ln2.data(), param(*w.gate_up), N, C, 2 * I);
-    cpu::swiglu_forward(s.h.data(), s.gate_up.data(), N, I);
-    cpu::linear_forward(x_out, s.h.data(), param(*w.down), N, I, C);
-    add_inplace(x_out, s.x_mid.data(), N * C);
+    timed("rmsnorm",
+          [&] { cpu::rmsnorm_forward(s.ln1.data(), s.rstd1.data(), s.x_in.data(), param(*w.ln1), N, C, eps); });
+    timed("linear", [&] { cpu::linear_forward(s.qkv.data(), s.ln1.data(), param(*w.qkv), N, C, QKV); });
+    timed("rope",
+          [&] { cpu::rope_forward(s.qkv.data(), QKV, N, H, D, a.pos.data(), a.rope_cos.data(), a.rope_sin.data()); });
+    timed("rope", [&] {
+      cpu::rope_forward(s.qkv.data() + H * D, QKV, N, KV, D, a.pos.data(), a.rope_cos.data(), a.rope_sin.data());
+    });
+    timed("attention", [&] {
+      cpu::attention_forward(s.attn.data(), s.probs.data(), s.qkv.data(), s.qkv.data() + H * D,
+                             s.qkv.data() + (H + KV) * D, shape);
+    });
+    timed("linear", [&] { cpu::linear_forward(s.x_mid.data(), s.attn.data(), param(*w.o), N, H * D, C); });
+    timed("residual", [&] { add_inplace(s.x_mid.data(), s.x_in.data(), N * C); });
+    timed("rmsnorm",
+          [&] { cpu::rmsnorm_forward(s.ln2.data(), s.rstd2.data(), s.x_mid.data(), param(*w.ln2), N, C, eps); });
+    timed("linear", [&] { cpu::linear_forward(s.gate_up.data(), s.ln2.data(), param(*w.gate_up), N, C, 2 * I); });
+    timed("swiglu", [&] { cpu::swiglu_forward(s.h.data(), s.gate_up.data(), N, I); });
+    timed("linear", [&] { cpu::linear_forward(x_out, s.h.data(), param(*w.down), N, I, C); });
+    timed("residual", [&] { add_inplace(x_out, s.x_mid.data(), N * C); });
   }
-  cpu::rmsnorm_forward(a.lnf.data(), a.rstdf.data(), a.x_final.data(), param(*norm_), N, C, eps);
-  cpu::linear_forward(a.logits.data(), a.lnf.data(), param(*head_), N, C, V);
-  cpu::cross_entropy_forward(a.token_loss.data(), a.lse.data(), a.logits.data(), a.targets.data(), N, V);
+  timed("rmsnorm",
+        [&] { cpu::rmsnorm_forward(a.lnf.data(), a.rstdf.data(), a.x_final.data(), param(*norm_), N, C, eps); });
+  timed("linear", [&] { cpu::linear_forward(a.logits.data(), a.lnf.data(), param(*head_), N, C, V); });
+  timed("cross_entropy", [&] {
+    cpu::cross_entropy_forward(a.token_loss.data(), a.lse.data(), a.logits.data(), a.targets.data(), N, V);
+  });
   a.have_forward = true;
 
   ForwardLoss loss;
@@ -210,7 +230,8 @@ std::span<const float> LlamaModel::token_losses() const {
 
 void LlamaModel::backward(float normalizer) {
   if (!acts_ || !acts_->have_forward) throw InputError("backward() called without a preceding forward()");
-  if (!(normalizer > 0)) throw InputError("backward(): loss normalizer must be positive, got " + std::to_string(normalizer));
+  if (!(normalizer > 0))
+    throw InputError("backward(): loss normalizer must be positive, got " + std::to_string(normalizer));
   Activations& a = *acts_;
   a.have_forward = false;  // the logits become gradients below
   const int64_t N = a.batch * a.seq, C = config_.hidden_size, I = config_.intermediate_size;
@@ -218,33 +239,54 @@ void LlamaModel::backward(float normalizer) {
   const int64_t D = config_.head_dim(), QKV = config_.qkv_rows();
   const cpu::AttentionShape shape{a.batch, a.seq, H, KV, D, QKV};
 
-  cpu::cross_entropy_backward(a.logits.data(), a.lse.data(), a.targets.data(), a.weights.data(), normalizer, N, V);
-  cpu::linear_backward(a.d_ln.data(), grad(*head_), a.logits.data(), a.lnf.data(), param(*head_), N, C, V, false);
+  timed("cross_entropy", [&] {
+    cpu::cross_entropy_backward(a.logits.data(), a.lse.data(), a.targets.data(), a.weights.data(), normalizer, N, V);
+  });
+  timed("linear", [&] {
+    cpu::linear_backward(a.d_ln.data(), grad(*head_), a.logits.data(), a.lnf.data(), param(*head_), N, C, V, false);
+  });
   std::fill(a.d_res.begin(), a.d_res.end(), 0.0f);
-  cpu::rmsnorm_backward(a.d_res.data(), grad(*norm_), a.d_ln.data(), a.x_final.data(), param(*norm_),
-                        a.rstdf.data(), N, C);
+  timed("rmsnorm", [&] {
+    cpu::rmsnorm_backward(a.d_res.data(), grad(*norm_), a.d_ln.data(), a.x_final.data(), param(*norm_), a.rstdf.data(),
+                          N, C);
+  });
   for (size_t li = layers_.size(); li-- > 0;) {
     const Layer& w = layers_[li];
     auto& s = a.layers[li];
     // MLP block: x_out = x_mid + down(swiglu(gate_up(norm2(x_mid)))).
-    cpu::linear_backward(a.d_h.data(), grad(*w.down), a.d_res.data(), s.h.data(), param(*w.down), N, I, C, false);
-    cpu::swiglu_backward(a.d_gate_up.data(), a.d_h.data(), s.gate_up.data(), N, I);
-    cpu::linear_backward(a.d_ln.data(), grad(*w.gate_up), a.d_gate_up.data(), s.ln2.data(), param(*w.gate_up), N, C,
-                         2 * I, false);
-    cpu::rmsnorm_backward(a.d_res.data(), grad(*w.ln2), a.d_ln.data(), s.x_mid.data(), param(*w.ln2),
-                          s.rstd2.data(), N, C);
+    timed("linear", [&] {
+      cpu::linear_backward(a.d_h.data(), grad(*w.down), a.d_res.data(), s.h.data(), param(*w.down), N, I, C, false);
+    });
+    timed("swiglu", [&] { cpu::swiglu_backward(a.d_gate_up.data(), a.d_h.data(), s.gate_up.data(), N, I); });
+    timed("linear", [&] {
+      cpu::linear_backward(a.d_ln.data(), grad(*w.gate_up), a.d_gate_up.data(), s.ln2.data(), param(*w.gate_up), N, C,
+                           2 * I, false);
+    });
+    timed("rmsnorm", [&] {
+      cpu::rmsnorm_backward(a.d_res.data(), grad(*w.ln2), a.d_ln.data(), s.x_mid.data(), param(*w.ln2), s.rstd2.data(),
+                            N, C);
+    });
     // Attention block: x_mid = x_in + o(attn(rope(qkv(norm1(x_in))))).
-    cpu::linear_backward(a.d_attn.data(), grad(*w.o), a.d_res.data(), s.attn.data(), param(*w.o), N, H * D, C, false);
+    timed("linear", [&] {
+      cpu::linear_backward(a.d_attn.data(), grad(*w.o), a.d_res.data(), s.attn.data(), param(*w.o), N, H * D, C, false);
+    });
     float* dq = a.d_qkv.data();
-    cpu::attention_backward(dq, dq + H * D, dq + (H + KV) * D, a.d_scores.data(), a.d_attn.data(), s.attn.data(),
-                            s.probs.data(), s.qkv.data(), s.qkv.data() + H * D, s.qkv.data() + (H + KV) * D, shape);
-    cpu::rope_backward(dq, QKV, N, H, D, a.pos.data(), a.rope_cos.data(), a.rope_sin.data());
-    cpu::rope_backward(dq + H * D, QKV, N, KV, D, a.pos.data(), a.rope_cos.data(), a.rope_sin.data());
-    cpu::linear_backward(a.d_ln.data(), grad(*w.qkv), dq, s.ln1.data(), param(*w.qkv), N, C, QKV, false);
-    cpu::rmsnorm_backward(a.d_res.data(), grad(*w.ln1), a.d_ln.data(), s.x_in.data(), param(*w.ln1),
-                          s.rstd1.data(), N, C);
+    timed("attention", [&] {
+      cpu::attention_backward(dq, dq + H * D, dq + (H + KV) * D, a.d_scores.data(), a.d_attn.data(), s.attn.data(),
+                              s.probs.data(), s.qkv.data(), s.qkv.data() + H * D, s.qkv.data() + (H + KV) * D, shape);
+    });
+    timed("rope", [&] { cpu::rope_backward(dq, QKV, N, H, D, a.pos.data(), a.rope_cos.data(), a.rope_sin.data()); });
+    timed("rope",
+          [&] { cpu::rope_backward(dq + H * D, QKV, N, KV, D, a.pos.data(), a.rope_cos.data(), a.rope_sin.data()); });
+    timed("linear", [&] {
+      cpu::linear_backward(a.d_ln.data(), grad(*w.qkv), dq, s.ln1.data(), param(*w.qkv), N, C, QKV, false);
+    });
+    timed("rmsnorm", [&] {
+      cpu::rmsnorm_backward(a.d_res.data(), grad(*w.ln1), a.d_ln.data(), s.x_in.data(), param(*w.ln1), s.rstd1.data(),
+                            N, C);
+    });
   }
-  cpu::embedding_backward(grad(*embed_), a.d_res.data(), a.tokens.data(), N, C);
+  timed("embedding", [&] { cpu::embedding_backward(grad(*embed_), a.d_res.data(), a.tokens.data(), N, C); });
 }
 
 size_t LlamaModel::memory_bytes() const {

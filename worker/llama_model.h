@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -22,7 +23,7 @@ struct ParamTensor {
   std::vector<int64_t> shape;  // [out, in] for linear weights, [C] for norms, [V, C] for tables
   int64_t offset = 0;          // into the flat buffer, in floats
   int64_t numel = 0;
-  bool weight_decay = true;    // false for norm gains
+  bool weight_decay = true;  // false for norm gains
 };
 
 // Losses of one forward pass over N = batch*seq tokens.
@@ -55,8 +56,7 @@ class LlamaModel {
   // next tokens, `weights` the per-token loss weights (0 excludes a token). Checks every id is in
   // [0, vocab) and seq <= max_position_embeddings (InputError naming the position and value).
   // Keeps the activations for backward(). Returns the per-token weighted loss sums.
-  ForwardLoss forward(const int32_t* tokens, const int32_t* targets, const float* weights, int64_t batch,
-                      int64_t seq);
+  ForwardLoss forward(const int32_t* tokens, const int32_t* targets, const float* weights, int64_t batch, int64_t seq);
   // Logits [batch*seq, vocab] of the last forward (overwritten by backward()).
   std::span<const float> logits() const;
   // Unweighted cross-entropy per token [batch*seq] of the last forward.
@@ -70,6 +70,10 @@ class LlamaModel {
   // Bytes held by parameters, gradients and planned activations.
   size_t memory_bytes() const;
 
+  // When set, forward/backward add the wall time of each kernel family ("linear", "attention",
+  // "rmsnorm", ...) to `times` (seconds). The caller owns the map; null turns profiling off.
+  void set_op_times(std::map<std::string, double>* times) { op_times_ = times; }
+
  private:
   void plan(int64_t batch, int64_t seq);
   LlamaConfig config_;
@@ -82,6 +86,9 @@ class LlamaModel {
   const ParamTensor *embed_ = nullptr, *norm_ = nullptr, *head_ = nullptr;
   struct Activations;
   std::unique_ptr<Activations> acts_;
+  std::map<std::string, double>* op_times_ = nullptr;
+  template <class F>
+  void timed(const char* family, F&& f);
 };
 
 // Writes `<dir>/model.safetensors` (HF names, F32) and `<dir>/config.json`.

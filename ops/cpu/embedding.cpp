@@ -6,7 +6,8 @@ namespace loong::ops::cpu {
 
 void embedding_forward(float* out, const int32_t* tokens, const float* table, int64_t n, int64_t c) {
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < n; ++r) std::memcpy(out + r * c, table + static_cast<int64_t>(tokens[r]) * c, c * sizeof(float));
+  for (int64_t r = 0; r < n; ++r)
+    std::memcpy(out + r * c, table + static_cast<int64_t>(tokens[r]) * c, c * sizeof(float));
 }
 
 void embedding_backward(float* dtable, const float* dout, const int32_t* tokens, int64_t n, int64_t c) {

@@ -24,8 +24,8 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* tokens,
 // out = x * rstd * w per row; rstd[n] = 1/sqrt(mean(x[n]^2) + eps) is saved for backward.
 void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t n, int64_t c, float eps);
 // dx += d(out)/dx (accumulates: the residual stream gradient flows through), dw += ....
-void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
-                      const float* rstd, int64_t n, int64_t c);
+void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
+                      int64_t n, int64_t c);
 
 // ---- rotary embedding (rotate-half) ----
 // cos/sin tables [positions, head_dim/2]: angle(p, i) = p * theta^(-2i/head_dim).
@@ -47,10 +47,11 @@ struct AttentionShape {
 };
 void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
                        const AttentionShape& s);
-// Overwrites dq, dk, dv (same strides as q, k, v). `scratch` holds T*T floats.
+// Floats of scratch attention_backward needs: T*T per OpenMP thread.
+int64_t attention_scratch_floats(const AttentionShape& s);
+// Overwrites dq, dk, dv (same strides as q, k, v). `scratch` holds attention_scratch_floats(s).
 void attention_backward(float* dq, float* dk, float* dv, float* scratch, const float* dout, const float* out,
-                        const float* probs, const float* q, const float* k, const float* v,
-                        const AttentionShape& s);
+                        const float* probs, const float* q, const float* k, const float* v, const AttentionShape& s);
 
 // ---- SwiGLU ----
 // gate_up [N, 2I] holds gate in columns [0, I) and up in [I, 2I); h [N, I] = silu(gate) * up.
@@ -62,13 +63,13 @@ void swiglu_backward(float* dgate_up, const float* dh, const float* gate_up, int
 // y[N, out] = x[N, in] @ w^T (overwrites y).
 void linear_forward(float* y, const float* x, const float* w, int64_t n, int64_t in, int64_t out);
 // dw += dy^T @ x; dx = dy @ w (overwrite, or += when accumulate_dx). dx may be null.
-void linear_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, int64_t n,
-                     int64_t in, int64_t out, bool accumulate_dx);
+void linear_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, int64_t n, int64_t in,
+                     int64_t out, bool accumulate_dx);
 
 // ---- cross-entropy with per-token weights ----
 // token_loss[n] = logsumexp(logits[n]) - logits[n, target[n]]; lse[n] saved for backward.
-void cross_entropy_forward(float* token_loss, float* lse, const float* logits, const int32_t* targets,
-                           int64_t n, int64_t vocab);
+void cross_entropy_forward(float* token_loss, float* lse, const float* logits, const int32_t* targets, int64_t n,
+                           int64_t vocab);
 // In place: logits[n, :] becomes d(loss)/d(logits) for loss = sum_n weight[n]*token_loss[n] / normalizer.
 void cross_entropy_backward(float* logits, const float* lse, const int32_t* targets, const float* weights,
                             float normalizer, int64_t n, int64_t vocab);

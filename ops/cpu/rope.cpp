@@ -41,8 +41,7 @@ void rope_backward(float* dx, int64_t ld, int64_t n, int64_t heads, int64_t head
     const float* sr = sin + static_cast<int64_t>(pos[r]) * half;
     for (int64_t h = 0; h < heads; ++h) {
       float* v = dx + r * ld + h * head_dim;
-      for (int64_t i = 0; i < half; ++i)
-        rope_rotate_backward(v[i], v[i + half], cr[i], sr[i], &v[i], &v[i + half]);
+      for (int64_t i = 0; i < half; ++i) rope_rotate_backward(v[i], v[i + half], cr[i], sr[i], &v[i], &v[i + half]);
     }
   }
 }

@@ -128,15 +128,13 @@ TEST(Safetensors, MalformedHeadersAreRejectedWithTheField) {
                       "unknown dtype 'F33'");
   expect_format_error(write_raw("negshape.st", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
                       "shape entry -1");
-  expect_format_error(write_raw("span.st", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4),
-                      "needs 8");
+  expect_format_error(write_raw("span.st", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4), "needs 8");
   expect_format_error(write_raw("overlap.st",
                                 R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                                 R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
                                 12),
                       "overlap");
-  expect_format_error(write_raw("hole.st", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
-                      "hole");
+  expect_format_error(write_raw("hole.st", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8), "hole");
   expect_format_error(write_raw("trailing.st", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8),
                       "trailing bytes");
   expect_format_error(write_raw("extra.st", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}})", 4),

@@ -29,9 +29,8 @@ double dot(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 // Checks `analytic` (dL/dx) against central differences of `loss` over coordinates of x.
-void expect_grad_matches(std::vector<float>& x, const std::vector<float>& analytic,
-                         const std::function<double()>& loss, const char* what, float h = 1e-2f,
-                         double tol = 2e-2) {
+void expect_grad_matches(std::vector<float>& x, const std::vector<float>& analytic, const std::function<double()>& loss,
+                         const char* what, float h = 1e-2f, double tol = 2e-2) {
   ASSERT_EQ(x.size(), analytic.size());
   double max_abs = 1e-6;
   for (float g : analytic) max_abs = std::max(max_abs, static_cast<double>(std::fabs(g)));
@@ -107,9 +106,9 @@ TEST_P(AttentionGrad, CausalGroupedQuery) {
     return dot(out, R);
   };
   loss();
-  std::vector<float> dqkv(qkv.size()), scratch(T * T);
-  attention_backward(dqkv.data(), dqkv.data() + H * D, dqkv.data() + (H + KV) * D, scratch.data(), R.data(),
-                     out.data(), probs.data(), qkv.data(), qkv.data() + H * D, qkv.data() + (H + KV) * D, s);
+  std::vector<float> dqkv(qkv.size()), scratch(attention_scratch_floats(s));
+  attention_backward(dqkv.data(), dqkv.data() + H * D, dqkv.data() + (H + KV) * D, scratch.data(), R.data(), out.data(),
+                     probs.data(), qkv.data(), qkv.data() + H * D, qkv.data() + (H + KV) * D, s);
   expect_grad_matches(qkv, dqkv, loss, "attention dqkv");
 }
 

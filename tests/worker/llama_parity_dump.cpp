@@ -91,10 +91,17 @@ int main(int argc, char** argv) {
   }
   loong::save_llama(model, dir / "final");
   nlohmann::json meta = {{"steps", steps},
-                         {"adamw", {{"beta1", ac.beta1}, {"beta2", ac.beta2}, {"eps", ac.eps},
-                                    {"weight_decay", ac.weight_decay}, {"max_grad_norm", ac.max_grad_norm}}},
-                         {"schedule", {{"max_lr", sched.max_lr}, {"min_lr", sched.min_lr},
-                                       {"warmup_steps", sched.warmup_steps}, {"total_steps", sched.total_steps}}},
+                         {"adamw",
+                          {{"beta1", ac.beta1},
+                           {"beta2", ac.beta2},
+                           {"eps", ac.eps},
+                           {"weight_decay", ac.weight_decay},
+                           {"max_grad_norm", ac.max_grad_norm}}},
+                         {"schedule",
+                          {{"max_lr", sched.max_lr},
+                           {"min_lr", sched.min_lr},
+                           {"warmup_steps", sched.warmup_steps},
+                           {"total_steps", sched.total_steps}}},
                          {"trace", trace}};
   loong::write_file_atomic(dir / "trace.json", meta.dump(2));
   return 0;

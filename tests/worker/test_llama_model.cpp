@@ -86,8 +86,9 @@ TEST(LlamaModel, TokenOutsideVocabularyIsAnInputError) {
   EXPECT_NE(error_of([&] { m.forward(x.data(), y.data(), w.data(), 1, 4); }).find("target id 77"), std::string::npos);
   std::vector<int32_t> long_x(65, 1), long_y(65, 1);
   std::vector<float> long_w(65, 1.0f);
-  EXPECT_NE(error_of([&] { m.forward(long_x.data(), long_y.data(), long_w.data(), 1, 65); })
-                .find("exceeds max_position_embeddings"),
+  EXPECT_NE(error_of([&] {
+              m.forward(long_x.data(), long_y.data(), long_w.data(), 1, 65);
+            }).find("exceeds max_position_embeddings"),
             std::string::npos);
 }
 

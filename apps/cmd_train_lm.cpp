@@ -13,7 +13,7 @@
 #include "core/progress.h"
 #include "core/toml_config.h"
 #include "ops/lr_schedule.h"
-#include "worker/adamw_optimizer.h"
+#include "parallel/adamw_optimizer.h"
 #include "worker/llama_model.h"
 
 namespace loong::apps {
@@ -115,7 +115,7 @@ void run(const TrainLmOptions& o) {
 
   LlamaModel model(job.model);
   model.init_random(static_cast<uint64_t>(job.seed));
-  AdamWOptimizer opt(model, job.adamw);
+  AdamWOptimizer opt(model.tensors(), static_cast<int64_t>(model.params().size()), job.adamw);
   const ops::WarmupCosineSchedule sched{job.lr, job.min_lr, job.warmup, job.steps};
   std::printf("train-lm: %s, %lld train / %lld validation tokens (bytes), %lld parameters, %lld steps of %lldx%lld\n",
               job.text.c_str(), static_cast<long long>(n_train), static_cast<long long>(n_val),
@@ -142,9 +142,9 @@ void run(const TrainLmOptions& o) {
     model.zero_grad();
     ForwardLoss l = model.forward(x.data(), y.data(), w.data(), job.batch, job.seq);
     model.backward(static_cast<float>(l.weight_sum));
-    const double norm = AdamWOptimizer::grad_norm(model.grads());
+    const double norm = std::sqrt(opt.local_grad_sum_squares(model.grads(), 0));
     const float lr = static_cast<float>(sched.at(step));
-    opt.step(model, lr, opt.clip_coefficient(norm));
+    opt.step(model.params(), model.grads(), lr, opt.clip_coefficient(norm));
     recent += l.weighted_sum / l.weight_sum;
     ++recent_n;
     char status[96];

@@ -7,13 +7,14 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 
-#include "worker/adamw_optimizer.h"
+#include "parallel/adamw_optimizer.h"
 #include "worker/llama_model.h"
 
 namespace {
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
 
   loong::LlamaModel model(cfg);
   model.init_random(1);
-  loong::AdamWOptimizer opt(model, loong::AdamWConfig{});
+  loong::AdamWOptimizer opt(model.tensors(), static_cast<int64_t>(model.params().size()), loong::AdamWConfig{});
   const int64_t N = batch * seq;
   std::vector<int32_t> x(N), y(N);
   std::vector<float> w(N, 1.0f);
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
     auto t1 = Clock::now();
     model.backward(static_cast<float>(l.weight_sum));
     auto t2 = Clock::now();
-    opt.step(model, 1e-4f, opt.clip_coefficient(loong::AdamWOptimizer::grad_norm(model.grads())));
+    opt.step(model.params(), model.grads(), 1e-4f, opt.clip_coefficient(std::sqrt(opt.local_grad_sum_squares(model.grads(), 0))));
     auto t3 = Clock::now();
     if (timed) {
       t_fwd += std::chrono::duration<double>(t1 - t0).count();

@@ -65,8 +65,7 @@ std::string read_file(const std::filesystem::path& path) {
 }  // namespace loong
 
 namespace loong {
-void write_directory_atomic(const std::filesystem::path& final_dir,
-                            const std::function<void(const std::filesystem::path& tmp_dir)>& fill) {
+std::filesystem::path begin_directory_atomic(const std::filesystem::path& final_dir) {
   namespace fs = std::filesystem;
   fs::path tmp = final_dir;
   tmp += ".tmp";
@@ -74,7 +73,14 @@ void write_directory_atomic(const std::filesystem::path& final_dir,
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) throw IoError("cannot create " + tmp.string() + ": " + ec.message());
-  fill(tmp);
+  return tmp;
+}
+
+void commit_directory_atomic(const std::filesystem::path& final_dir) {
+  namespace fs = std::filesystem;
+  fs::path tmp = final_dir;
+  tmp += ".tmp";
+  std::error_code ec;
   for (const auto& entry : fs::directory_iterator(tmp)) {
     if (!entry.is_regular_file()) continue;
     int fd = ::open(entry.path().c_str(), O_RDONLY);
@@ -90,5 +96,11 @@ void write_directory_atomic(const std::filesystem::path& final_dir,
   if (ec) throw IoError("cannot rename " + tmp.string() + " to " + final_dir.string() + ": " + ec.message());
   write_file_atomic(final_dir / "DONE", "");
   fsync_directory(final_dir.parent_path());
+}
+
+void write_directory_atomic(const std::filesystem::path& final_dir,
+                            const std::function<void(const std::filesystem::path& tmp_dir)>& fill) {
+  fill(begin_directory_atomic(final_dir));
+  commit_directory_atomic(final_dir);
 }
 }  // namespace loong

@@ -23,4 +23,8 @@ namespace loong {
 // that sees `final/DONE` sees a complete directory. An existing `final` is replaced.
 void write_directory_atomic(const std::filesystem::path& final_dir,
                             const std::function<void(const std::filesystem::path& tmp_dir)>& fill);
+// The two halves of write_directory_atomic, for directories that several processes fill:
+// begin returns the (emptied) `<final>.tmp`; commit fsyncs its files, renames it and writes DONE.
+std::filesystem::path begin_directory_atomic(const std::filesystem::path& final_dir);
+void commit_directory_atomic(const std::filesystem::path& final_dir);
 }  // namespace loong

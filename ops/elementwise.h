@@ -63,4 +63,28 @@ LOONG_HD void adamw_update(float* p, float g, float* m, float* v, const AdamWSte
   *p -= (s.lr / s.bias_correction1) * (*m / denom);
 }
 
+// RMSNorm reciprocal root mean square of a row of `c` elements whose squares sum to `sum_squares`.
+LOONG_HD float rmsnorm_rstd(float sum_squares, float c, float eps) { return 1.0f / sqrtf(sum_squares / c + eps); }
+
+// Rotary inverse frequency of pair i: theta^(-2i/head_dim), computed in double then rounded to
+// float as Hugging Face's float32 inv_freq; the angle at position p is float(p) * inv_freq.
+LOONG_HD float rope_inv_freq(double theta, long long i, long long head_dim) {
+  return 1.0f / static_cast<float>(pow(theta, static_cast<double>(2 * i) / static_cast<double>(head_dim)));
+}
+
+// Softmax backward for one score: dS = P * (dP - delta), delta = sum_j P_j dP_j = rowsum(dO * O).
+LOONG_HD float softmax_dscore(float p, float dp, float delta) { return p * (dp - delta); }
+
+// AdamW constants for the 1-based optimizer step `step` (bias corrections in double, as the CPU).
+LOONG_HD AdamWStep adamw_step_constants(float lr, float beta1, float beta2, float eps, float weight_decay,
+                                        long long step) {
+  return AdamWStep{lr,
+                   beta1,
+                   beta2,
+                   eps,
+                   weight_decay,
+                   static_cast<float>(1.0 - pow(static_cast<double>(beta1), static_cast<double>(step))),
+                   static_cast<float>(sqrt(1.0 - pow(static_cast<double>(beta2), static_cast<double>(step))))};
+}
+
 }  // namespace loong::ops

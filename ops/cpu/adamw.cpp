@@ -19,14 +19,7 @@ void scale(float* x, float factor, int64_t n) {
 
 void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h, int64_t step,
                 float grad_scale, bool decay) {
-  const AdamWStep s{
-      h.lr,
-      h.beta1,
-      h.beta2,
-      h.eps,
-      h.weight_decay,
-      static_cast<float>(1.0 - std::pow(static_cast<double>(h.beta1), static_cast<double>(step))),
-      static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(h.beta2), static_cast<double>(step))))};
+  const AdamWStep s = adamw_step_constants(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, step);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) adamw_update(&p[i], g[i] * grad_scale, &m[i], &v[i], s, decay);
 }

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "ops/cpu/ops.h"
+#include "ops/elementwise.h"
 
 namespace loong::ops::cpu {
 namespace {
@@ -97,7 +98,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* scratch, const f
           for (int64_t d = 0; d < D; ++d) delta += o[d] * g[d];
           float* row = dS + i * T;
           const float* prow = P + i * T;
-          for (int64_t j = 0; j < i1; ++j) row[j] = prow[j] * (row[j] - delta);
+          for (int64_t j = 0; j < i1; ++j) row[j] = softmax_dscore(prow[j], row[j], delta);
         }
         // dQ = scale * dS K ; dK += scale * dS^T Q ; dV += P^T dO
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, i1, scale, dS + i0 * T, T, kb, ld, 0.0f,

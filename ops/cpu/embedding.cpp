@@ -6,8 +6,12 @@ namespace loong::ops::cpu {
 
 void embedding_forward(float* out, const int32_t* tokens, const float* table, int64_t n, int64_t c) {
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < n; ++r)
-    std::memcpy(out + r * c, table + static_cast<int64_t>(tokens[r]) * c, c * sizeof(float));
+  for (int64_t r = 0; r < n; ++r) {
+    if (tokens[r] >= 0)
+      std::memcpy(out + r * c, table + static_cast<int64_t>(tokens[r]) * c, c * sizeof(float));
+    else
+      std::memset(out + r * c, 0, c * sizeof(float));
+  }
 }
 
 void embedding_backward(float* dtable, const float* dout, const int32_t* tokens, int64_t n, int64_t c) {
@@ -17,6 +21,7 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* tokens,
   for (int64_t c0 = 0; c0 < c; c0 += chunk) {
     const int64_t c1 = c0 + chunk < c ? c0 + chunk : c;
     for (int64_t r = 0; r < n; ++r) {
+      if (tokens[r] < 0) continue;
       float* dst = dtable + static_cast<int64_t>(tokens[r]) * c;
       const float* src = dout + r * c;
       for (int64_t j = c0; j < c1; ++j) dst[j] += src[j];

@@ -15,9 +15,10 @@
 namespace loong::ops::cpu {
 
 // ---- embedding ----
-// out[N, C] = table[tokens[n], :]. table is [V, C].
+// out[N, C] = table[tokens[n], :]. table is [V, C]. A negative token id means "not in this
+// shard of the table" (vocab-parallel embedding) and gives a zero row.
 void embedding_forward(float* out, const int32_t* tokens, const float* table, int64_t n, int64_t c);
-// dtable[tokens[n], :] += dout[n, :].
+// dtable[tokens[n], :] += dout[n, :], skipping negative ids.
 void embedding_backward(float* dtable, const float* dout, const int32_t* tokens, int64_t n, int64_t c);
 
 // ---- RMSNorm ----
@@ -68,9 +69,19 @@ void linear_backward(float* dx, float* dw, const float* dy, const float* x, cons
 
 // ---- cross-entropy with per-token weights ----
 // token_loss[n] = logsumexp(logits[n]) - logits[n, target[n]]; lse[n] saved for backward.
+// It is three reductions over the vocabulary, exposed separately so that a vocab-parallel head
+// can combine each across tensor-parallel ranks (max, then sum, then the target logit);
+// cross_entropy_forward runs the three for an unsharded head.
 void cross_entropy_forward(float* token_loss, float* lse, const float* logits, const int32_t* targets, int64_t n,
                            int64_t vocab);
+// row_max[n] = max_j logits[n, j].
+void logits_row_max(float* row_max, const float* logits, int64_t n, int64_t vocab);
+// row_sum[n] = sum_j exp(logits[n, j] - row_max[n]).
+void logits_row_sumexp(float* row_sum, const float* logits, const float* row_max, int64_t n, int64_t vocab);
+// picked[n] = logits[n, targets[n]], or 0 where targets[n] < 0 (target in another shard).
+void logits_pick(float* picked, const float* logits, const int32_t* targets, int64_t n, int64_t vocab);
 // In place: logits[n, :] becomes d(loss)/d(logits) for loss = sum_n weight[n]*token_loss[n] / normalizer.
+// A negative target (in another vocab shard) has no one-hot term here.
 void cross_entropy_backward(float* logits, const float* lse, const int32_t* targets, const float* weights,
                             float normalizer, int64_t n, int64_t vocab);
 

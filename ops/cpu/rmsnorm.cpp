@@ -12,7 +12,7 @@ void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, in
     float* yr = out + r * c;
     float ss = 0.0f;
     for (int64_t j = 0; j < c; ++j) ss += xr[j] * xr[j];
-    const float s = 1.0f / std::sqrt(ss / static_cast<float>(c) + eps);
+    const float s = rmsnorm_rstd(ss, static_cast<float>(c), eps);
     rstd[r] = s;
     for (int64_t j = 0; j < c; ++j) yr[j] = xr[j] * s * w[j];
   }

@@ -8,8 +8,7 @@ namespace loong::ops::cpu {
 void rope_tables(float* cos, float* sin, int64_t positions, int64_t head_dim, double theta) {
   const int64_t half = head_dim / 2;
   for (int64_t i = 0; i < half; ++i) {
-    // Hugging Face computes inv_freq in float32; doing the same keeps angles bit-compatible.
-    const float inv_freq = 1.0f / static_cast<float>(std::pow(theta, static_cast<double>(2 * i) / head_dim));
+    const float inv_freq = rope_inv_freq(theta, i, head_dim);
     for (int64_t p = 0; p < positions; ++p) {
       const float angle = static_cast<float>(p) * inv_freq;
       cos[p * half + i] = std::cos(angle);

@@ -5,6 +5,7 @@
 //   <dir>/final/model.safetensors                weights after `steps` AdamW steps with clipping
 //   <dir>/trace.json                             per-step loss, grad norm, lr
 #include <cstdio>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -13,7 +14,7 @@
 #include "core/fs.h"
 #include "core/safetensors.h"
 #include "ops/lr_schedule.h"
-#include "worker/adamw_optimizer.h"
+#include "parallel/adamw_optimizer.h"
 #include "worker/llama_model.h"
 
 int main(int argc, char** argv) {
@@ -64,7 +65,7 @@ int main(int argc, char** argv) {
 
   loong::AdamWConfig ac;
   ac.beta1 = 0.9f, ac.beta2 = 0.95f, ac.eps = 1e-8f, ac.weight_decay = 0.1f, ac.max_grad_norm = 0.5f;
-  loong::AdamWOptimizer opt(model, ac);
+  loong::AdamWOptimizer opt(model.tensors(), static_cast<int64_t>(model.params().size()), ac);
   const loong::ops::WarmupCosineSchedule sched{1e-3, 1e-4, 3, 10};
   nlohmann::json trace = nlohmann::json::array();
   const int steps = 10;
@@ -84,9 +85,9 @@ int main(int argc, char** argv) {
     } else {
       model.backward(normalizer);
     }
-    const double norm = loong::AdamWOptimizer::grad_norm(model.grads());
+    const double norm = std::sqrt(opt.local_grad_sum_squares(model.grads(), 0));
     const float lr = static_cast<float>(sched.at(step));
-    opt.step(model, lr, opt.clip_coefficient(norm));
+    opt.step(model.params(), model.grads(), lr, opt.clip_coefficient(norm));
     trace.push_back({{"loss", loss.weighted_sum / loss.weight_sum}, {"grad_norm", norm}, {"lr", lr}});
   }
   loong::save_llama(model, dir / "final");

@@ -6,8 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
     auto t1 = Clock::now();
     model.backward(static_cast<float>(l.weight_sum));
     auto t2 = Clock::now();
-    opt.step(model.params(), model.grads(), 1e-4f, opt.clip_coefficient(std::sqrt(opt.local_grad_sum_squares(model.grads(), 0))));
+    opt.step(model.params(), model.grads(), 1e-4f,
+             opt.clip_coefficient(std::sqrt(opt.local_grad_sum_squares(model.grads(), 0))));
     auto t3 = Clock::now();
     if (timed) {
       t_fwd += std::chrono::duration<double>(t1 - t0).count();

@@ -20,7 +20,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "ops/lr_schedule.h"
-#include "parallel/mpi_communicator.h"
+#include "parallel/mpi_world.h"
 #include "worker/model_checkpoint.h"
 #include "worker/parallel_trainer.h"
 
@@ -67,26 +67,12 @@ MicroBatchData make_micro_batch(int step, int index) {
 
 int run_training(const ParallelLayout& layout, bool zero1, int steps, int stop_at, int save_at,
                  const std::string& resume, const fs::path& out) {
-  int world_rank = 0, world_size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &world_size);
-  std::unique_ptr<ProcessGrid> grid;
-  std::unique_ptr<MpiCommunicator> world;
-  if (world_size == 1) {
-    if (layout.workers() != 1) throw ConfigError("layout " + layout.text() + " needs mpirun");
-    grid = ProcessGrid::local();
-  } else {
-    world = std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, "world");
-    auto workers = world->split(world_rank == 0 ? 0 : 1, world_rank, "workers");
-    if (world_rank == 0) {  // coordinator: nothing to coordinate in this check
-      world->barrier();
-      return 0;
-    }
-    MpiCommunicator* w = workers.get();
-    grid = ProcessGrid::from_workers(std::move(workers), layout, [w](int color, int key, const std::string& name) {
-      return std::unique_ptr<Communicator>(w->split(color, key, name));
-    });
+  MpiWorld mpi = join_mpi_world(layout);
+  if (!mpi.is_worker()) {  // a dedicated coordinator rank: nothing to coordinate in this check
+    idle_barrier(*mpi.world);
+    return 0;
   }
+  ProcessGrid* grid = mpi.grid.get();
   const auto& pos = grid->position();
   const LlamaConfig cfg = tiny_config();
   LlamaModel model(cfg, ModelShard::for_grid(cfg, pos.tp_rank, layout.tp, pos.pp_rank, layout.pp), &grid->tp());
@@ -132,7 +118,7 @@ int run_training(const ParallelLayout& layout, bool zero1, int steps, int stop_a
   grid->workers().barrier();
   save_model_files(model, *grid, &opt, final_dir);
   if (pos.worker == 0) write_file_atomic(out / "trace.json", trace.dump(2));
-  if (world) world->barrier();
+  if (mpi.world) idle_barrier(*mpi.world);
   return 0;
 }
 

@@ -5,5 +5,5 @@ set -e
 check=$1 ref=$2 run=$3 np=$4
 shift 4
 rm -rf "$run"
-"$(dirname "$0")/mpirun_local.sh" -np "$np" "$check" --out "$run" "$@" </dev/null
+"$(dirname "$0")/../../scripts/mpirun-local" -np "$np" "$check" --out "$run" "$@" </dev/null
 "$check" --compare "$ref" "$run"

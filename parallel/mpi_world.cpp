@@ -1,0 +1,48 @@
+#include "parallel/mpi_world.h"
+
+#include <chrono>
+#include <thread>
+
+#include "core/error.h"
+
+namespace loong {
+
+MpiWorld join_mpi_world(const ParallelLayout& layout) {
+  MpiWorld w;
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size == 1) {
+    if (layout.workers() != 1)
+      throw ConfigError("parallel layout " + layout.text() + " needs " + std::to_string(layout.workers()) +
+                        " worker ranks plus the coordinator: launch with mpirun -np " +
+                        std::to_string(layout.workers() + 1) + " (or srun -n), or set tp = pp = dp = 1");
+    w.grid = ProcessGrid::local();
+    return w;
+  }
+  w.world = std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, "world");
+  const int rank = w.world->rank();
+  if (layout.workers() != size - 1)
+    throw ConfigError("parallel layout " + layout.text() + " needs " + std::to_string(layout.workers()) +
+                      " worker ranks but the job has " + std::to_string(size - 1) +
+                      " (world size minus the coordinator); launch with -np " + std::to_string(layout.workers() + 1) +
+                      " or change parallel.tp/pp/dp so that tp*pp*dp = " + std::to_string(size - 1));
+  auto workers = w.world->split(rank == 0 ? 0 : 1, rank, "workers");
+  if (rank == 0) return w;
+  MpiCommunicator* base = workers.get();
+  w.grid = ProcessGrid::from_workers(std::move(workers), layout, [base](int color, int key, const std::string& name) {
+    return std::unique_ptr<Communicator>(base->split(color, key, name));
+  });
+  return w;
+}
+
+void idle_barrier(MpiCommunicator& world) {
+  MPI_Request req;
+  MPI_Ibarrier(world.comm(), &req);
+  int done = 0;
+  while (!done) {
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+}  // namespace loong

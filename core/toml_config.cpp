@@ -33,6 +33,13 @@ TomlConfig TomlConfig::parse_string(std::string_view text, const std::string& so
   return c;
 }
 
+TomlConfig TomlConfig::from_table(const toml::table& table, const std::string& source) {
+  TomlConfig c;
+  c.table_ = table;
+  c.source_ = source;
+  return c;
+}
+
 bool TomlConfig::contains(const std::string& key) const { return static_cast<bool>(table_.at_path(key)); }
 
 int64_t TomlConfig::get_int(const std::string& key, int64_t fallback, int64_t min, int64_t max) const {
@@ -80,6 +87,8 @@ void TomlConfig::reject_unknown_keys(const std::set<std::string>& known) const {
       const std::string path = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
       if (const auto* sub = v.as_table()) {
         walk(*sub, path);
+      } else if (v.is_array_of_tables()) {
+        if (!known.count(path)) throw ConfigError(source_ + ": unknown key '" + path + "'");
       } else if (!known.count(path)) {
         throw ConfigError(source_ + ": unknown key '" + path + "'");
       }

@@ -16,7 +16,11 @@ class TomlConfig {
   static TomlConfig parse_file(const std::filesystem::path& path);
   static TomlConfig parse_string(std::string_view text, const std::string& source);
 
+  // A config over a sub-table (e.g. one [[curriculum.stage]] entry), errors naming `source`.
+  static TomlConfig from_table(const toml::table& table, const std::string& source);
+
   const std::string& source() const { return source_; }
+  const toml::table& raw() const { return table_; }
   // Values at a dotted path ("train.steps"). A present value of the wrong type, or out of the
   // given range, is a ConfigError naming source and key. Absent keys return the fallback.
   int64_t get_int(const std::string& key, int64_t fallback, int64_t min = INT64_MIN, int64_t max = INT64_MAX) const;

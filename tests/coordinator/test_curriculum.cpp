@@ -1,0 +1,65 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "coordinator/curriculum.h"
+#include "coordinator/sample_order.h"
+#include "core/error.h"
+
+using namespace loong;
+
+TEST(Curriculum, DefaultIsShortToLong) {
+  auto c = Curriculum::paper_default();
+  ASSERT_EQ(c.stages.size(), 3u);
+  EXPECT_EQ(c.stages[0].latent_frames, 1);
+  EXPECT_EQ(c.stages[1].latent_frames, 5);
+  EXPECT_EQ(c.stages[2].latent_frames, 17);
+  EXPECT_EQ(c.locate(0), (std::pair<size_t, int64_t>{0, 0}));
+  EXPECT_EQ(c.locate(200), (std::pair<size_t, int64_t>{1, 0}));
+  EXPECT_EQ(c.locate(599), (std::pair<size_t, int64_t>{2, 199}));
+  EXPECT_EQ(c.locate(600).first, 3u);
+}
+
+TEST(Curriculum, ParsesStagesAndNamesBadKeys) {
+  auto cfg = TomlConfig::parse_string(
+      "[[curriculum.stage]]\nlatent_frames = 1\nsteps = 10\n[[curriculum.stage]]\nname = \"b\"\n"
+      "latent_frames = 3\nsteps = 5\nlr = 0.01\n",
+      "job.toml");
+  auto c = Curriculum::from_toml(cfg);
+  ASSERT_EQ(c.stages.size(), 2u);
+  EXPECT_EQ(c.stages[1].name, "b");
+  EXPECT_EQ(c.stages[1].latent_frames, 3);
+  EXPECT_EQ(c.total_steps(), 15);
+  auto bad = TomlConfig::parse_string("[[curriculum.stage]]\nlatent_frame = 2\n", "job.toml");
+  try {
+    Curriculum::from_toml(bad);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("#1: unknown key 'latent_frame'"), std::string::npos) << e.what();
+  }
+  auto order = TomlConfig::parse_string(
+      "[[curriculum.stage]]\nlatent_frames = 5\n[[curriculum.stage]]\nlatent_frames = 1\n", "job.toml");
+  EXPECT_THROW(Curriculum::from_toml(order), ConfigError);
+}
+
+TEST(SampleOrder, EachEpochIsAPermutationAndTheOrderIsReproducible) {
+  std::vector<uint64_t> clips = {40, 7, 13, 99, 2, 61, 5};
+  SampleOrder a(clips, 1234, 1), b({5, 61, 2, 99, 13, 7, 40}, 1234, 1), other_stage(clips, 1234, 2);
+  std::vector<uint64_t> e0, e1, s2;
+  for (int64_t i = 0; i < 7; ++i) e0.push_back(a.clip_at(i));
+  for (int64_t i = 7; i < 14; ++i) e1.push_back(a.clip_at(i));
+  for (int64_t i = 0; i < 7; ++i) s2.push_back(other_stage.clip_at(i));
+  auto sorted = clips;
+  std::sort(sorted.begin(), sorted.end());
+  for (auto* e : {&e0, &e1, &s2}) {
+    auto x = *e;
+    std::sort(x.begin(), x.end());
+    EXPECT_EQ(x, sorted) << "an epoch uses every clip exactly once";
+  }
+  EXPECT_NE(e0, e1) << "epochs are reshuffled";
+  EXPECT_NE(e0, s2) << "stages have their own order";
+  // Input order does not matter, and random access (as on resume) gives the same clip.
+  for (int64_t i = 20; i >= 0; --i) EXPECT_EQ(a.clip_at(i), b.clip_at(i));
+  EXPECT_THROW(SampleOrder({}, 1, 0), InputError);
+}

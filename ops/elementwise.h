@@ -87,4 +87,40 @@ LOONG_HD AdamWStep adamw_step_constants(float lr, float beta1, float beta2, floa
                    static_cast<float>(sqrt(1.0 - pow(static_cast<double>(beta2), static_cast<double>(step))))};
 }
 
+// ---- convolutional models (ops/cpu/conv_ops.h, ops/cuda/conv_ops.h) ----
+
+// SiLU and its gradient: y = x * sigmoid(x); dx = dy * s * (1 + x * (1 - s)).
+LOONG_HD float silu(float x) { return x * sigmoid(x); }
+LOONG_HD float silu_backward(float x, float dy) {
+  float s = sigmoid(x);
+  return dy * s * (1.0f + x * (1.0f - s));
+}
+
+// GroupNorm: rstd of a group whose biased variance is `var`.
+LOONG_HD float groupnorm_rstd(float var, float eps) { return 1.0f / sqrtf(var + eps); }
+// GroupNorm input gradient for one element: g = dy * gamma, xhat = (x - mean) * rstd; `mean_g` and
+// `mean_gxhat` are the means of g and g * xhat over the group.
+LOONG_HD float groupnorm_dx(float g, float xhat, float rstd, float mean_g, float mean_gxhat) {
+  return rstd * (g - mean_g - xhat * mean_gxhat);
+}
+
+// Convolution index arithmetic along one axis. Output o with kernel tap k reads input
+// o * stride - pad + k (outside [0, size) it reads padding). For the temporal axis pad = kt - 1
+// (causal: all padding before the first frame).
+LOONG_HD long long conv_input_index(long long o, long long k, long long stride, long long pad) {
+  return o * stride - pad + k;
+}
+// The inverse: the output that reads input i through tap k, or -1 when none does (i + pad - k
+// negative or not a multiple of the stride). The caller checks the result against the output size.
+LOONG_HD long long conv_output_index(long long i, long long k, long long stride, long long pad) {
+  long long q = i + pad - k;
+  if (q < 0 || q % stride != 0) return -1;
+  return q / stride;
+}
+
+// Nearest-neighbour upsampling along one axis: output o copies input (o + drop_front) / factor.
+LOONG_HD long long upsample_source_index(long long o, long long factor, long long drop_front) {
+  return (o + drop_front) / factor;
+}
+
 }  // namespace loong::ops

@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""PyTorch parity check for the C++ causal 3D-CNN encoder/decoder (tokenizer/conv_net.h).
+
+Builds the same network in plain PyTorch (F.conv3d on causally padded input, per-frame
+F.group_norm, SiLU, nearest F.interpolate dropping the first frame after temporal upsampling)
+from the safetensors file the C++ side wrote, feeds the same clip, computes
+loss = sum(latents * r_latent) + sum(decoder(latents) * r_pixels), and checks the latents, the
+reconstruction, d(loss)/d(clip) and every parameter gradient: max |ours - torch| / max |torch|
+per tensor must be within 1e-4. The reference runs in float64 (so it measures our float32 error
+alone); the float32 PyTorch error against the same reference is printed for comparison.
+
+usage: conv_parity.py DUMP_EXE WORKDIR
+"""
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(2)
+TOL = 1e-4
+DTYPES = {"F32": torch.float32, "I32": torch.int32, "I64": torch.int64}
+
+
+def read_safetensors(path):
+    """Independent reader (no dependency on the C++ reader)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = info["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[b:e]), dtype=DTYPES[info["dtype"]]).reshape(info["shape"]).clone()
+    return out
+
+
+class Net:
+    """Encoder and decoder as functions of a dict of leaf tensors named as the C++ store."""
+
+    def __init__(self, cfg, params):
+        self.cfg, self.p = cfg, params
+
+    def conv(self, x, name, stride=(1, 1, 1)):
+        w, b = self.p[name + ".weight"], self.p[name + ".bias"]
+        kt, kh, kw = w.shape[2:]
+        # causal in time: kt-1 zero frames before the clip, none after; "same" zeros in space
+        x = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2, kt - 1, 0))
+        return F.conv3d(x, w, b, stride=stride)
+
+    def norm(self, x, name):
+        n, c, t, h, w = x.shape
+        y = x.transpose(1, 2).reshape(n * t, c, h, w)  # each frame normalised on its own
+        y = F.group_norm(y, self.cfg["groups"], self.p[name + ".weight"], self.p[name + ".bias"],
+                         self.cfg["groupnorm_eps"])
+        return y.reshape(n, t, c, h, w).transpose(1, 2)
+
+    def resblock(self, x, name):
+        h = self.conv(F.silu(self.norm(x, name + ".norm1")), name + ".conv1")
+        h = self.conv(F.silu(self.norm(h, name + ".norm2")), name + ".conv2")
+        skip = self.conv(x, name + ".nin_shortcut") if name + ".nin_shortcut.weight" in self.p else x
+        return h + skip
+
+    def encode(self, x):
+        cfg = self.cfg
+        x = self.conv(x, "encoder.conv_in")
+        for i, td in enumerate(cfg["temporal_down"]):
+            for j in range(cfg["res_blocks"]):
+                x = self.resblock(x, f"encoder.down.{i}.block.{j}")
+            x = self.conv(x, f"encoder.down.{i}.downsample", stride=(2 if td else 1, 2, 2))
+        x = self.resblock(x, "encoder.mid.block")
+        return self.conv(F.silu(self.norm(x, "encoder.norm_out")), "encoder.conv_out")
+
+    def decode(self, z):
+        cfg = self.cfg
+        x = self.conv(z, "decoder.conv_in")
+        x = self.resblock(x, "decoder.mid.block")
+        for i in reversed(range(len(cfg["channels"]))):
+            for j in range(cfg["res_blocks"]):
+                x = self.resblock(x, f"decoder.up.{i}.block.{j}")
+            td = cfg["temporal_down"][i]
+            x = F.interpolate(x, scale_factor=(2 if td else 1, 2, 2), mode="nearest")
+            if td:
+                x = x[:, :, 1:]  # 1 + k frames -> 1 + 2k: frame 0 stays alone
+            x = self.conv(x, f"decoder.up.{i}.upsample.conv")
+        return self.conv(F.silu(self.norm(x, "decoder.norm_out")), "decoder.conv_out")
+
+
+def run(cfg, init, data, dtype):
+    params = {k: v.to(dtype).requires_grad_(True) for k, v in init.items()}
+    clip = data["clip"].to(dtype).requires_grad_(True)
+    net = Net(cfg, params)
+    latents = net.encode(clip)
+    recon = net.decode(latents)
+    loss = (latents * data["r_latent"].to(dtype)).sum() + (recon * data["r_pixels"].to(dtype)).sum()
+    loss.backward()
+    out = {"latents": latents.detach(), "recon": recon.detach(), "d_clip": clip.grad}
+    out.update({"grad." + k: v.grad for k, v in params.items()})
+    return out
+
+
+def main():
+    exe, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    subprocess.run([exe, work], check=True)
+    cfg = json.load(open(os.path.join(work, "config.json")))
+    init = read_safetensors(os.path.join(work, "init.safetensors"))
+    data = read_safetensors(os.path.join(work, "data.safetensors"))
+
+    ref = run(cfg, init, data, torch.float64)
+    t32 = run(cfg, init, data, torch.float32)
+    failures = []
+    names = ["latents", "recon", "d_clip"] + ["grad." + k for k in init]
+    missing = [n for n in names if n not in data]
+    if missing:
+        failures.append("not dumped by the C++ side: " + ", ".join(missing))
+    worst = 0.0
+    for name in names:
+        if name not in data:
+            continue
+        ours, want = data[name].double(), ref[name].double()
+        if ours.shape != want.shape:
+            failures.append(f"{name}: shape {tuple(ours.shape)} vs torch {tuple(want.shape)}")
+            continue
+        scale = want.abs().max().item() or 1.0
+        err = (ours - want).abs().max().item() / scale
+        err32 = (t32[name].double() - want).abs().max().item() / scale
+        bad = not (err <= TOL) or not math.isfinite(err)
+        worst = max(worst, err)
+        print(f"  {'FAIL' if bad else 'ok':4s} {name:52s} ours {err:.2e}   torch fp32 {err32:.2e}   (max |ref| {scale:.3g})")
+        if bad:
+            failures.append(f"{name}: relative error {err:.3e} > {TOL}")
+    if failures:
+        print("PARITY FAILED:\n  " + "\n  ".join(failures))
+        sys.exit(1)
+    print(f"parity with PyTorch: {len(names)} tensors within {TOL} (worst {worst:.2e})")
+
+
+if __name__ == "__main__":
+    main()

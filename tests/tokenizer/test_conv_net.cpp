@@ -1,0 +1,254 @@
+// Tests of the tokenizer's causal 3D-CNN (tokenizer/conv_net.h): shapes, causality of the encoder
+// and decoder, gradients of a residual block by finite differences, save/load and its errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "tokenizer/conv_net.h"
+
+using namespace loong::tok;
+
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+double dot(const float* a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < b.size(); ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+ConvNetConfig small_config() {
+  ConvNetConfig c;
+  c.channels = {8, 8, 16};
+  c.temporal_down = {true, true, false};
+  c.latent_channels = 4;
+  c.groups = 4;
+  return c;
+}
+
+// True when any element of frame t (of every channel / batch item) differs.
+bool frame_changed(const float* a, const float* b, const Shape5& s, int64_t t) {
+  const int64_t plane = s.h * s.w;
+  for (int64_t nc = 0; nc < s.n * s.c; ++nc)
+    for (int64_t i = 0; i < plane; ++i)
+      if (a[(nc * s.t + t) * plane + i] != b[(nc * s.t + t) * plane + i]) return true;
+  return false;
+}
+
+std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() / ("loong_test_conv_net_" + std::to_string(::getpid()) + "_" + name);
+}
+
+}  // namespace
+
+TEST(ConvNet, DefaultConfigShapes) {
+  ConvNetConfig cfg;  // 3 levels: x8 in space, two temporal halvings
+  ParamStore store;
+  Encoder enc(store, cfg);
+  Decoder dec(store, cfg);
+  store.allocate();
+  store.init_random(1);
+  const Shape5 clip{1, 3, 5, 16, 24};
+  const Shape5 lat = enc.out_shape(clip);
+  EXPECT_EQ(lat, (Shape5{1, 16, 2, 2, 3}));
+  EXPECT_EQ(dec.out_shape(lat), clip);
+  EXPECT_EQ(cfg.latent_shape({2, 3, 17, 128, 128}), (Shape5{2, 16, 5, 16, 16}));  // paper setting
+  EXPECT_EQ(cfg.latent_shape({1, 3, 65, 64, 64}), (Shape5{1, 16, 17, 8, 8}));
+  auto x = randn(clip.numel(), 2);
+  const float* z = enc.forward(x.data(), clip);
+  std::vector<float> zc(z, z + lat.numel());
+  const float* y = dec.forward(zc.data(), lat);
+  for (int64_t i = 0; i < clip.numel(); ++i) ASSERT_TRUE(std::isfinite(y[i]));
+}
+
+TEST(ConvNet, BadShapesAndConfigsAreClearErrors) {
+  ConvNetConfig cfg = small_config();
+  ParamStore store;
+  Encoder enc(store, cfg);
+  store.allocate();
+  std::vector<float> x(3 * 6 * 16 * 16);
+  try {
+    enc.forward(x.data(), {1, 3, 6, 16, 16});  // 6 frames is not 1 + 4k
+    FAIL() << "no error for 6 frames";
+  } catch (const loong::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("[1, 3, 6, 16, 16]"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(enc.forward(x.data(), {1, 3, 5, 12, 16}), loong::InputError);  // 12 not a multiple of 8
+  EXPECT_THROW(enc.forward(x.data(), {1, 1, 5, 16, 16}), loong::InputError);  // grey, not RGB
+  ConvNetConfig bad = cfg;
+  bad.groups = 3;  // does not divide 8
+  ParamStore s2;
+  EXPECT_THROW(Encoder(s2, bad), loong::ConfigError);
+  bad = cfg;
+  bad.temporal_down = {true};
+  EXPECT_THROW(bad.validate(), loong::ConfigError);
+}
+
+TEST(ConvNet, EncoderIsCausal) {
+  // Latent frame j depends on pixel frames <= 4j only: changing pixel frame p changes no latent
+  // frame j < ceil(p / 4), and does change latent frame ceil(p / 4).
+  const ConvNetConfig cfg = small_config();
+  ParamStore store;
+  Encoder enc(store, cfg);
+  store.allocate();
+  store.init_random(3);
+  const Shape5 clip{1, 3, 13, 16, 16};
+  const Shape5 lat = enc.out_shape(clip);
+  ASSERT_EQ(lat.t, 4);
+  auto x = randn(clip.numel(), 4);
+  const float* z = enc.forward(x.data(), clip);
+  const std::vector<float> z0(z, z + lat.numel());
+  const int64_t plane = clip.h * clip.w;
+  for (int64_t p : {0, 1, 4, 5, 8, 12}) {
+    auto xp = x;
+    for (int64_t c = 0; c < clip.c; ++c)
+      for (int64_t i = 0; i < plane; ++i) xp[(c * clip.t + p) * plane + i] += 0.5f + 0.01f * i;
+    const float* z1 = enc.forward(xp.data(), clip);
+    const int64_t first = (p + 3) / 4;
+    for (int64_t j = 0; j < lat.t; ++j) {
+      if (j < first) {
+        EXPECT_FALSE(frame_changed(z0.data(), z1, lat, j)) << "pixel frame " << p << " leaks into latent " << j;
+      } else if (j == first) {
+        EXPECT_TRUE(frame_changed(z0.data(), z1, lat, j)) << "pixel frame " << p << " unused by latent " << j;
+      }
+    }
+  }
+}
+
+TEST(ConvNet, DecoderIsCausal) {
+  // Pixel frame q depends on latent frames <= ceil(q / 4): changing latent j leaves pixel frames
+  // q <= 4(j - 1) unchanged and changes pixel frame 4j - 3 (or 0 for j = 0).
+  const ConvNetConfig cfg = small_config();
+  ParamStore store;
+  Decoder dec(store, cfg);
+  store.allocate();
+  store.init_random(5);
+  const Shape5 lat{1, cfg.latent_channels, 4, 2, 2};
+  const Shape5 px = dec.out_shape(lat);
+  ASSERT_EQ(px.t, 13);
+  auto z = randn(lat.numel(), 6);
+  const float* y = dec.forward(z.data(), lat);
+  const std::vector<float> y0(y, y + px.numel());
+  for (int64_t j = 0; j < lat.t; ++j) {
+    auto zj = z;
+    for (int64_t c = 0; c < lat.c; ++c)
+      for (int64_t i = 0; i < lat.h * lat.w; ++i) zj[(c * lat.t + j) * lat.h * lat.w + i] += 1.0f;
+    const float* y1 = dec.forward(zj.data(), lat);
+    for (int64_t q = 0; q <= 4 * (j - 1); ++q)
+      EXPECT_FALSE(frame_changed(y0.data(), y1, px, q)) << "latent " << j << " leaks into pixel frame " << q;
+    EXPECT_TRUE(frame_changed(y0.data(), y1, px, j == 0 ? 0 : 4 * j - 3)) << "latent " << j;
+  }
+}
+
+TEST(ConvNet, ResBlockGradientsMatchFiniteDifferences) {
+  ParamStore store;
+  Workspace ws;
+  ResBlock block(store, "b", 4, 6, 2, &ws);  // widening: 1x1x1 shortcut
+  store.allocate();
+  store.init_random(7);
+  for (size_t i = 0; i < store.tensors().size(); ++i)  // non-trivial GroupNorm affines
+    if (store.tensors()[i].shape.size() == 1 && store.tensors()[i].name.find("norm") != std::string::npos) {
+      auto r = randn(store.tensors()[i].numel, 100 + i, 0.3f);
+      float* p = store.param(static_cast<int64_t>(i));
+      for (int64_t j = 0; j < store.tensors()[i].numel; ++j) p[j] += r[j];
+    }
+  const Shape5 in{2, 4, 3, 4, 5};
+  auto x = randn(in.numel(), 8);
+  const Shape5 out = block.out_shape(in);
+  ASSERT_EQ(out, (Shape5{2, 6, 3, 4, 5}));
+  auto R = randn(out.numel(), 9);
+  auto loss = [&] { return dot(block.forward(x.data(), in), R); };
+  loss();
+  store.zero_grad();
+  const float* dxp = block.backward(R.data());
+  std::vector<float> dx(dxp, dxp + in.numel());
+  std::vector<float> grads(store.grads().begin(), store.grads().end());
+  const float h = 1e-2f;
+  double max_dx = 1e-6, max_g = 1e-6;
+  for (float g : dx) max_dx = std::max(max_dx, double(std::fabs(g)));
+  for (float g : grads) max_g = std::max(max_g, double(std::fabs(g)));
+  for (size_t i = 0; i < x.size(); i += 7) {
+    const float s = x[i];
+    x[i] = s + h;
+    const double lp = loss();
+    x[i] = s - h;
+    const double lm = loss();
+    x[i] = s;
+    EXPECT_NEAR(dx[i], (lp - lm) / (2 * h), 3e-2 * max_dx) << "dx " << i;
+  }
+  auto params = store.params();
+  for (size_t i = 0; i < params.size(); i += 5) {
+    const float s = params[i];
+    params[i] = s + h;
+    const double lp = loss();
+    params[i] = s - h;
+    const double lm = loss();
+    params[i] = s;
+    EXPECT_NEAR(grads[i], (lp - lm) / (2 * h), 3e-2 * max_g) << "param " << i;
+  }
+}
+
+TEST(ConvNet, SaveLoadRoundTripAndMismatchErrors) {
+  const ConvNetConfig cfg = small_config();
+  ParamStore a;
+  Encoder ea(a, cfg);
+  Decoder da(a, cfg);
+  a.allocate();
+  a.init_random(11);
+  const auto path = temp_path("roundtrip.safetensors");
+  a.save(path, {{"kind", "test"}});
+  ParamStore b;
+  Encoder eb(b, cfg);
+  Decoder db(b, cfg);
+  b.allocate();
+  b.load(path);
+  ASSERT_EQ(a.params().size(), b.params().size());
+  for (size_t i = 0; i < a.params().size(); ++i) ASSERT_EQ(a.params()[i], b.params()[i]);
+  // Same outputs from the loaded copy.
+  const Shape5 clip{1, 3, 5, 8, 8};
+  auto x = randn(clip.numel(), 12);
+  const float* za = ea.forward(x.data(), clip);
+  const float* zb = eb.forward(x.data(), clip);
+  for (int64_t i = 0; i < ea.out_shape(clip).numel(); ++i) ASSERT_EQ(za[i], zb[i]);
+
+  // Wider network: same names, other shapes -> FormatError naming the tensor.
+  ConvNetConfig wide = cfg;
+  wide.latent_channels = 8;
+  ParamStore c;
+  Encoder ec(c, wide);
+  c.allocate();
+  try {
+    c.load(path);
+    FAIL() << "loaded a file of another config";
+  } catch (const loong::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("encoder.conv_out"), std::string::npos) << e.what();
+  }
+  // Deeper network: a tensor the file lacks.
+  ConvNetConfig deep = cfg;
+  deep.res_blocks = 2;
+  ParamStore d;
+  Encoder ed(d, deep);
+  d.allocate();
+  try {
+    d.load(path);
+    FAIL() << "loaded a file lacking tensors";
+  } catch (const loong::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("block.1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+}

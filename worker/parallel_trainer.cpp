@@ -86,12 +86,50 @@ StepResult ParallelTrainer::step(const std::vector<MicroBatch>& micro_batches, i
   result.loss_sum = sums[1];
   result.weight_sum = sums[2];
 
-  if (apply) {
+  result.skipped = !std::isfinite(result.grad_norm) || !std::isfinite(result.loss_sum);
+  if (apply && !result.skipped) {
     t = Clock::now();
     opt_.step(model_.params(), model_.grads(), lr, opt_.clip_coefficient(result.grad_norm));
     // The ZeRO-1 all-gather happens inside step(); attribute the whole step there: it is small.
     if (opt_.zero1()) result.times.dp_comm += since(t);
   }
+  result.times.total = since(t_step);
+  return result;
+}
+
+StepResult ParallelTrainer::evaluate(const std::vector<MicroBatch>& micro_batches, int64_t batch, int64_t seq) {
+  const auto t_step = Clock::now();
+  StepResult result;
+  const int stage = grid_.position().pp_rank;
+  const int64_t act = batch * seq * model_.config().hidden_size;
+  model_.set_slots(1);
+  recv_buf_.resize(act);
+  Communicator& pp = grid_.pp();
+  std::vector<std::unique_ptr<PendingSend>> sends;
+  for (const MicroBatch& mb : micro_batches) {
+    const float* input = nullptr;
+    if (!grid_.first_stage()) {
+      const auto t = Clock::now();
+      pp.recv(recv_buf_.data(), act, stage - 1);
+      result.times.pp_wait += since(t);
+      input = recv_buf_.data();
+    }
+    ForwardLoss l = model_.forward_slot(0, mb.tokens, input, mb.targets, mb.weights, batch, seq);
+    result.loss_sum += l.weighted_sum;
+    result.weight_sum += l.weight_sum;
+    if (grid_.last_stage()) {
+      auto tl = model_.token_losses(0);
+      result.token_losses.insert(result.token_losses.end(), tl.begin(), tl.end());
+    } else {
+      sends.push_back(pp.send_async(model_.stage_output(0), act, stage + 1));  // a copy: the slot is reused
+    }
+  }
+  for (auto& s : sends) s->wait();
+  const bool counts_loss = grid_.last_stage() && grid_.position().tp_rank == 0;
+  double sums[2] = {counts_loss ? result.loss_sum : 0.0, counts_loss ? result.weight_sum : 0.0};
+  grid_.workers().all_reduce_sum(sums, 2);
+  result.loss_sum = sums[0];
+  result.weight_sum = sums[1];
   result.times.total = since(t_step);
   return result;
 }

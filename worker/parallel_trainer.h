@@ -37,6 +37,7 @@ struct StepResult {
   double loss_sum = 0;    // sum over the global batch of weight * token loss
   double weight_sum = 0;  // sum of weights over the global batch
   double grad_norm = 0;   // before clipping
+  bool skipped = false;   // non-finite loss or gradient norm: the update was not applied
   // Per-token unweighted losses of this rank's micro-batches (last stage only), in order.
   std::vector<float> token_losses;
   StepTimes times;
@@ -49,8 +50,12 @@ class ParallelTrainer {
   // Runs forward+backward over `micro_batches` (this dp rank's share of the global batch), then
   // the optimizer step at `lr`. `normalizer` is the weight sum of the whole global batch.
   // If `apply` is false the gradients are computed and reduced but no update is made.
+  // A non-finite loss or gradient norm (the same on every rank: both are all-reduced) skips the
+  // update on every rank and sets `skipped`.
   StepResult step(const std::vector<MicroBatch>& micro_batches, int64_t batch, int64_t seq, float normalizer, float lr,
                   bool apply = true);
+  // Forward only (evaluation): the pipeline passes activations forward; losses as in step().
+  StepResult evaluate(const std::vector<MicroBatch>& micro_batches, int64_t batch, int64_t seq);
 
  private:
   LlamaModel& model_;

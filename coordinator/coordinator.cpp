@@ -1,0 +1,254 @@
+#include "coordinator/coordinator.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/progress.h"
+
+namespace fs = std::filesystem;
+
+namespace loong {
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+nlohmann::json frame_losses(const proto::StepReport& r) {
+  nlohmann::json a = nlohmann::json::array();
+  for (int f = 0; f < r.frame_loss_sum_size(); ++f)
+    a.push_back(r.frame_token_count(f) > 0 ? r.frame_loss_sum(f) / r.frame_token_count(f) : 0.0);
+  return a;
+}
+}  // namespace
+
+std::atomic<int>& Coordinator::stop_signal() {
+  static std::atomic<int> s{0};
+  return s;
+}
+
+void Coordinator::install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = [](int sig) { stop_signal().store(sig); };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);
+}
+
+Coordinator::Coordinator(const TrainJob& job, SampleSource& source, WorkerLink& link)
+    : job_(job), source_(source), link_(link), store_(job.checkpoint_dir) {
+  train_clips_ = source.clips("train");
+  test_clips_ = source.clips("test");
+}
+
+int64_t Coordinator::samples_per_step(const CurriculumStage& s) const {
+  const int64_t L = job_.shape(s.latent_frames, source_.grid_h(), source_.grid_w()).model_length();
+  const int64_t unit = job_.layout.dp * job_.micro_batch_size;
+  return std::max<int64_t>(1, s.batch_tokens / L / unit) * unit;
+}
+
+void Coordinator::checkpoint(const proto::TrainingState& state) {
+  const auto t = Clock::now();
+  proto::WorkUnit unit;
+  unit.set_kind(proto::WorkUnit::CHECKPOINT);
+  unit.set_step(state.step());
+  unit.set_checkpoint_dir(store_.begin(state.step()).string());
+  link_.execute(unit);
+  const fs::path dir = store_.commit(state.step(), state, job_.keep_last);
+  const double secs = since(t);
+  spdlog::info("checkpoint {} written in {:.2f} s", dir.string(), secs);
+  for (auto& f : on_checkpoint) f({state.step(), secs, dir.string()});
+}
+
+void Coordinator::evaluate(size_t stage_index, uint64_t step) {
+  const CurriculumStage& s = job_.curriculum.stages[stage_index];
+  std::vector<ClipEntry> eligible;
+  for (const auto& c : test_clips_)
+    if (c.latent_frames >= s.latent_frames) eligible.push_back(c);
+  const int64_t unit_size = job_.layout.dp * job_.micro_batch_size;
+  const int64_t n = std::min<int64_t>(job_.eval_samples, static_cast<int64_t>(eligible.size())) / unit_size * unit_size;
+  if (n == 0) {
+    spdlog::warn("no held-out clips with {} latent frames: skipping evaluation", s.latent_frames);
+    return;
+  }
+  std::sort(eligible.begin(), eligible.end(),
+            [](const ClipEntry& a, const ClipEntry& b) { return a.clip_id < b.clip_id; });
+  proto::WorkUnit unit;
+  unit.set_kind(proto::WorkUnit::EVAL);
+  unit.set_step(step);
+  unit.set_stage(static_cast<uint32_t>(stage_index));
+  unit.set_micro_batches(static_cast<uint32_t>(n / unit_size));
+  for (int64_t i = 0; i < n; ++i) {
+    auto* ref = unit.add_samples();
+    ref->set_clip_id(eligible[i].clip_id);
+    ref->set_latent_frames(static_cast<uint32_t>(s.latent_frames));
+  }
+  const proto::StepReport r = link_.execute(unit);
+  const double loss = r.weight_sum() > 0 ? r.loss_weighted_sum() / r.weight_sum() : 0.0;
+  double video_sum = 0, video_count = 0;
+  for (int f = 0; f < r.frame_loss_sum_size(); ++f)
+    video_sum += r.frame_loss_sum(f), video_count += r.frame_token_count(f);
+  nlohmann::json j = {{"eval", true},
+                      {"step", step},
+                      {"stage", stage_index + 1},
+                      {"stage_name", s.name},
+                      {"samples", n},
+                      {"loss", loss},
+                      {"video_token_loss", video_count > 0 ? video_sum / video_count : 0.0},
+                      {"frame_loss", frame_losses(r)}};
+  log_ << j.dump() << "\n" << std::flush;
+  std::printf("eval  step %6llu  stage %zu (%s)  held-out video-token loss %.4f  per frame %s\n",
+              static_cast<unsigned long long>(step), stage_index + 1, s.name.c_str(),
+              video_count > 0 ? video_sum / video_count : 0.0, frame_losses(r).dump(-1, ' ', false).c_str());
+  std::fflush(stdout);
+  StepEvent e;
+  e.eval = true;
+  e.step = step;
+  e.stage = &s;
+  e.stage_index = stage_index;
+  e.report = &r;
+  for (auto& f : on_step) f(e);
+}
+
+int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
+  proto::TrainingState state;
+  state.set_seed(job_.seed);
+  for (size_t i = 0; i < job_.curriculum.stages.size(); ++i) state.add_consumed_samples(0);
+  std::vector<std::string> skipped;
+  std::optional<fs::path> from;
+  if (resume == "auto") {
+    from = store_.latest_valid(&skipped);
+    for (const auto& s : skipped) spdlog::warn("ignoring checkpoint {}", s);
+  } else if (!resume.empty()) {
+    const std::string why = CheckpointStore::validate(resume);
+    if (!why.empty()) throw InputError("--resume " + resume + ": not a usable checkpoint: " + why);
+    from = fs::path(resume);
+  } else if (store_.latest_valid()) {
+    throw InputError("checkpoint directory " + store_.root().string() +
+                     " already holds checkpoints; pass --resume auto to continue, or choose another checkpoint.dir");
+  }
+  if (from) {
+    state = CheckpointStore::read_state(*from);
+    if (state.consumed_samples_size() != static_cast<int>(job_.curriculum.stages.size()))
+      throw ConfigError(from->string() + " was written for " + std::to_string(state.consumed_samples_size()) +
+                        " curriculum stages; this config has " + std::to_string(job_.curriculum.stages.size()));
+    proto::WorkUnit load;
+    load.set_kind(proto::WorkUnit::LOAD);
+    load.set_checkpoint_dir(from->string());
+    link_.execute(load);
+    spdlog::info("resumed from {} at step {}", from->string(), state.step());
+  }
+  fs::path log_path = job_.log;
+  if (log_path.is_relative()) log_path = store_.root() / log_path;
+  fs::create_directories(log_path.parent_path());
+  log_.open(log_path, std::ios::app);
+  if (!log_) throw IoError("cannot open training log " + log_path.string());
+
+  std::vector<std::unique_ptr<SampleOrder>> orders(job_.curriculum.stages.size());
+  const int64_t total = job_.curriculum.total_steps();
+  ProgressBar bar("train", total);
+  int64_t steps_this_run = 0;
+  while (static_cast<int64_t>(state.step()) < total) {
+    const auto [si, in_stage] = job_.curriculum.locate(static_cast<int64_t>(state.step()));
+    const CurriculumStage& stage = job_.curriculum.stages[si];
+    if (!orders[si]) {
+      std::vector<uint64_t> ids;
+      for (const auto& c : train_clips_)
+        if (c.latent_frames >= stage.latent_frames) ids.push_back(c.clip_id);
+      orders[si] = std::make_unique<SampleOrder>(std::move(ids), job_.seed, static_cast<int>(si));
+      spdlog::info("stage {} ({}): {} latent frames, {} eligible clips, {} samples per step", si + 1, stage.name,
+                   stage.latent_frames, orders[si]->epoch_size(), samples_per_step(stage));
+    }
+    const SampleShape shape = job_.shape(stage.latent_frames, source_.grid_h(), source_.grid_w());
+    const int64_t S = samples_per_step(stage);
+    proto::WorkUnit unit;
+    unit.set_kind(proto::WorkUnit::TRAIN);
+    unit.set_step(state.step());
+    unit.set_stage(static_cast<uint32_t>(si));
+    unit.set_micro_batches(static_cast<uint32_t>(S / (job_.layout.dp * job_.micro_batch_size)));
+    // Every scheme's weights sum to the video-token count of a sample (worker/sequence_format.h).
+    unit.set_normalizer(static_cast<double>(S) * (stage.latent_frames * shape.tokens_per_frame() + 1));
+    const double lr = stage.schedule().at(in_stage);
+    unit.set_lr(lr);
+    const uint64_t first = state.consumed_samples(si);
+    for (int64_t i = 0; i < S; ++i) {
+      auto* ref = unit.add_samples();
+      ref->set_sample_index(first + i);
+      ref->set_clip_id(orders[si]->clip_at(static_cast<int64_t>(first + i)));
+      ref->set_latent_frames(static_cast<uint32_t>(stage.latent_frames));
+    }
+    const auto t = Clock::now();
+    const proto::StepReport r = link_.execute(unit);
+    const double step_s = since(t);
+    state.set_consumed_samples(si, first + S);
+    state.set_step(state.step() + 1);
+    state.set_stage(static_cast<uint32_t>(si));
+    if (r.skipped()) {
+      state.set_skipped_steps(state.skipped_steps() + 1);
+      spdlog::warn("step {}: non-finite loss or gradient (norm {}): update skipped", state.step(), r.grad_norm());
+    }
+    state.set_corrupt_samples(state.corrupt_samples() + r.corrupt_samples());
+    const double loss = r.weight_sum() > 0 ? r.loss_weighted_sum() / r.weight_sum() : 0.0;
+    const int64_t tokens = S * shape.model_length();
+    nlohmann::json j = {{"step", state.step()},
+                        {"stage", si + 1},
+                        {"stage_name", stage.name},
+                        {"loss", loss},
+                        {"frame_loss", frame_losses(r)},
+                        {"tokens_per_s", tokens / step_s},
+                        {"lr", lr},
+                        {"grad_norm", r.grad_norm()},
+                        {"skipped", r.skipped()},
+                        {"samples", {first, first + S}},
+                        {"compute_s", r.compute_s()},
+                        {"comm_s", r.tp_comm_s() + r.pp_wait_s() + r.dp_comm_s()},
+                        {"data_wait_s", r.data_wait_s()},
+                        {"step_s", step_s}};
+    log_ << j.dump() << "\n" << std::flush;
+    char status[96];
+    std::snprintf(status, sizeof status, "stage %zu loss %.4f", si + 1, loss);
+    bar.update(static_cast<int64_t>(state.step()), status);
+    StepEvent e;
+    e.step = state.step();
+    e.stage = &stage;
+    e.stage_index = si;
+    e.step_in_stage = in_stage + 1;
+    e.lr = lr;
+    e.tokens = tokens;
+    e.tokens_per_s = tokens / step_s;
+    e.report = &r;
+    e.skipped_steps = state.skipped_steps();
+    e.corrupt_samples = state.corrupt_samples();
+    for (int i = 0; i < state.consumed_samples_size(); ++i) e.consumed_samples += state.consumed_samples(i);
+    for (auto& f : on_step) f(e);
+    ++steps_this_run;
+
+    const bool stage_end = in_stage + 1 == stage.steps;
+    if (job_.eval_every > 0 && (stage_end || static_cast<int64_t>(state.step()) % job_.eval_every == 0))
+      evaluate(si, state.step());
+    const bool periodic = job_.checkpoint_every > 0 && static_cast<int64_t>(state.step()) % job_.checkpoint_every == 0;
+    const int sig = stop_signal().load();
+    const bool stop_now = sig != 0 || (stop_after_steps > 0 && steps_this_run >= stop_after_steps);
+    if (periodic || stage_end || stop_now || static_cast<int64_t>(state.step()) == total) checkpoint(state);
+    if (stop_now) {
+      if (sig)
+        spdlog::warn("signal {} received: checkpointed at step {}; resume with --resume auto", sig, state.step());
+      proto::WorkUnit stop;
+      stop.set_kind(proto::WorkUnit::STOP);
+      link_.execute(stop);
+      bar.finish("stopped");
+      return sig ? 3 : 0;
+    }
+  }
+  bar.finish("done");
+  proto::WorkUnit stop;
+  stop.set_kind(proto::WorkUnit::STOP);
+  link_.execute(stop);
+  return 0;
+}
+
+}  // namespace loong

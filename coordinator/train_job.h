@@ -1,0 +1,53 @@
+// The job config of `loong train` (TOML; one file per job, torchtitan-style). Every key is
+// documented in configs/train_mnist.toml; unknown keys are errors naming the key.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "coordinator/curriculum.h"
+#include "parallel/adamw_optimizer.h"
+#include "parallel/process_grid.h"
+#include "worker/llama_config.h"
+#include "worker/sequence_format.h"
+
+namespace loong {
+
+struct TrainJob {
+  std::string source;  // the config file, for messages
+  // [model]: LlamaConfig without vocab_size / max_position_embeddings (derived from the data).
+  LlamaConfig model;
+  // [parallel]
+  ParallelLayout layout;
+  bool zero1 = false;
+  // [data]
+  std::string db;
+  std::string tokenizer = "default";
+  int64_t text_budget = 16;
+  // [train]
+  uint64_t seed = 1;
+  int64_t micro_batch_size = 1;  // samples per micro-batch
+  LossWeighting weighting;
+  AdamWConfig adamw;
+  int64_t eval_every = 50;              // steps; 0 disables
+  int64_t eval_samples = 16;            // held-out samples per evaluation (test split)
+  std::string log = "train_log.jsonl";  // relative paths resolve against checkpoint.dir
+  // [curriculum]
+  Curriculum curriculum;
+  // [checkpoint]
+  std::string checkpoint_dir = "checkpoints";
+  int64_t checkpoint_every = 100;
+  int64_t keep_last = 3;
+  // [metrics] (Prometheus exporter; empty address disables)
+  std::string metrics_address = "127.0.0.1";
+  int64_t metrics_port = 0;  // 0: pick a free port
+
+  // ConfigError naming the file and key for any problem, before any work starts.
+  static TrainJob from_toml(const TomlConfig& config);
+  // The model config for a data source with this vocabulary and latent grid.
+  LlamaConfig model_for(const VocabLayout& vocab, int64_t grid_h, int64_t grid_w) const;
+  SampleShape shape(int64_t frames, int64_t grid_h, int64_t grid_w) const;
+};
+
+}  // namespace loong

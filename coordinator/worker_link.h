@@ -1,0 +1,40 @@
+// How the coordinator reaches the workers. In one process the worker is called directly; under
+// MPI the unit is broadcast over the world communicator (rank 0 = coordinator) and worker 0
+// (world rank 1) answers with the report, which every worker holds after the step's reductions.
+#pragma once
+#include "parallel/mpi_communicator.h"
+#include "training.pb.h"
+#include "worker/video_worker.h"
+
+namespace loong {
+
+class WorkerLink {
+ public:
+  virtual ~WorkerLink() = default;
+  // Runs `unit` on every worker and returns the report (empty for CHECKPOINT/LOAD/STOP acks).
+  virtual proto::StepReport execute(const proto::WorkUnit& unit) = 0;
+};
+
+class InProcessWorkerLink final : public WorkerLink {
+ public:
+  explicit InProcessWorkerLink(VideoWorker& worker) : worker_(worker) {}
+  proto::StepReport execute(const proto::WorkUnit& unit) override { return worker_.execute(unit); }
+
+ private:
+  VideoWorker& worker_;
+};
+
+class MpiWorkerLink final : public WorkerLink {
+ public:
+  explicit MpiWorkerLink(MpiCommunicator& world) : world_(world) {}
+  proto::StepReport execute(const proto::WorkUnit& unit) override;
+
+ private:
+  MpiCommunicator& world_;
+};
+
+// The worker side of MpiWorkerLink: receives units until STOP, executes them, and (on worker 0)
+// answers. Returns when STOP arrives.
+void serve_work_units(MpiCommunicator& world, VideoWorker& worker, bool answer);
+
+}  // namespace loong

@@ -116,6 +116,7 @@ void Coordinator::evaluate(size_t stage_index, uint64_t step) {
 
 int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
   proto::TrainingState state;
+  int64_t resumed_at = -1;
   state.set_seed(job_.seed);
   for (size_t i = 0; i < job_.curriculum.stages.size(); ++i) state.add_consumed_samples(0);
   std::vector<std::string> skipped;
@@ -141,12 +142,15 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
     load.set_checkpoint_dir(from->string());
     link_.execute(load);
     spdlog::info("resumed from {} at step {}", from->string(), state.step());
+    resumed_at = static_cast<int64_t>(state.step());
   }
   fs::path log_path = job_.log;
   if (log_path.is_relative()) log_path = store_.root() / log_path;
   fs::create_directories(log_path.parent_path());
   log_.open(log_path, std::ios::app);
   if (!log_) throw IoError("cannot open training log " + log_path.string());
+  // Each run of the job starts its log section with where it starts from.
+  log_ << nlohmann::json({{"event", resumed_at >= 0 ? "resume" : "start"}, {"step", state.step()}}).dump() << "\n";
 
   std::vector<std::unique_ptr<SampleOrder>> orders(job_.curriculum.stages.size());
   const int64_t total = job_.curriculum.total_steps();
@@ -173,6 +177,7 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
     // Every scheme's weights sum to the video-token count of a sample (worker/sequence_format.h).
     unit.set_normalizer(static_cast<double>(S) * (stage.latent_frames * shape.tokens_per_frame() + 1));
     const double lr = stage.schedule().at(in_stage);
+    unit.set_inject_nonfinite(static_cast<int64_t>(state.step()) + 1 == job_.nonfinite_at_step);
     unit.set_lr(lr);
     const uint64_t first = state.consumed_samples(si);
     for (int64_t i = 0; i < S; ++i) {

@@ -41,7 +41,8 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
                                  "checkpoint.every",
                                  "checkpoint.keep_last",
                                  "metrics.address",
-                                 "metrics.port"};
+                                 "metrics.port",
+                                 "debug.nonfinite_at_step"};
   c.reject_unknown_keys(known);
   TrainJob j;
   j.source = c.source();
@@ -93,6 +94,7 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
   j.keep_last = c.get_int("checkpoint.keep_last", 3, 1);
   j.metrics_address = c.get_string("metrics.address", "127.0.0.1");
   j.metrics_port = c.get_int("metrics.port", 0, 0, 65535);
+  j.nonfinite_at_step = c.get_int("debug.nonfinite_at_step", -1);
   return j;
 }
 

@@ -42,6 +42,8 @@ struct TrainJob {
   // [metrics] (Prometheus exporter; empty address disables)
   std::string metrics_address = "127.0.0.1";
   int64_t metrics_port = 0;  // 0: pick a free port
+  // [debug] fault injection for tests: poison the gradient of this global step (1-based; -1 off)
+  int64_t nonfinite_at_step = -1;
 
   // ConfigError naming the file and key for any problem, before any work starts.
   static TrainJob from_toml(const TomlConfig& config);

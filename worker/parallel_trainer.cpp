@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <memory>
 
 #include "core/error.h"
@@ -66,6 +67,8 @@ StepResult ParallelTrainer::step(const std::vector<MicroBatch>& micro_batches, i
   model_.set_op_times(nullptr);
   result.times.tp_comm = op_times["tp_comm"];
 
+  if (poison_ && !model_.grads().empty()) model_.grads()[0] = std::numeric_limits<float>::quiet_NaN();
+  poison_ = false;
   auto t = Clock::now();
   opt_.reduce_gradients(model_.grads());
   result.times.dp_comm += since(t);

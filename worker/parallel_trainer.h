@@ -55,6 +55,8 @@ class ParallelTrainer {
   StepResult step(const std::vector<MicroBatch>& micro_batches, int64_t batch, int64_t seq, float normalizer, float lr,
                   bool apply = true);
   // Forward only (evaluation): the pipeline passes activations forward; losses as in step().
+  // Fault injection: the next step puts a NaN into this rank's gradient before the reduction.
+  void poison_next_step() { poison_ = true; }
   StepResult evaluate(const std::vector<MicroBatch>& micro_batches, int64_t batch, int64_t seq);
 
  private:
@@ -62,6 +64,7 @@ class ParallelTrainer {
   ProcessGrid& grid_;
   AdamWOptimizer& opt_;
   std::vector<float> recv_buf_;
+  bool poison_ = false;
 };
 
 }  // namespace loong

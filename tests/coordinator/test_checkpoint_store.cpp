@@ -1,0 +1,53 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "coordinator/checkpoint_store.h"
+#include "core/fs.h"
+
+namespace fs = std::filesystem;
+using namespace loong;
+
+namespace {
+fs::path fresh(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("loong_ckpt_" + std::to_string(::getpid())) / name;
+  fs::remove_all(d);
+  return d;
+}
+void write_checkpoint(CheckpointStore& s, uint64_t step, int64_t keep) {
+  auto tmp = s.begin(step);
+  write_file_atomic(tmp / "model.safetensors", std::string(1000, static_cast<char>('a' + step)));
+  proto::TrainingState st;
+  st.set_step(step);
+  s.commit(step, st, keep);
+}
+}  // namespace
+
+TEST(CheckpointStore, PicksNewestCompleteAndSkipsBrokenOnes) {
+  CheckpointStore s(fresh("pick"));
+  for (uint64_t k : {2, 4, 6}) write_checkpoint(s, k, 10);
+  ASSERT_EQ(*s.latest_valid(), s.dir_for(6));
+  EXPECT_EQ(CheckpointStore::read_state(s.dir_for(6)).step(), 6u);
+  fs::remove(s.dir_for(6) / "DONE");  // interrupted before completion
+  {
+    std::fstream f(s.dir_for(4) / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(500);
+    f.put('X');  // one corrupted byte
+  }
+  std::vector<std::string> skipped;
+  auto best = s.latest_valid(&skipped);
+  ASSERT_TRUE(best.has_value());
+  EXPECT_EQ(*best, s.dir_for(2));
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_NE(skipped[0].find("no DONE marker"), std::string::npos) << skipped[0];
+  EXPECT_NE(skipped[1].find("model.safetensors does not match its checksum"), std::string::npos) << skipped[1];
+}
+
+TEST(CheckpointStore, KeepsTheNewestK) {
+  CheckpointStore s(fresh("keep"));
+  for (uint64_t k = 1; k <= 5; ++k) write_checkpoint(s, k, 2);
+  EXPECT_FALSE(fs::exists(s.dir_for(3)));
+  EXPECT_TRUE(fs::exists(s.dir_for(4)));
+  EXPECT_TRUE(fs::exists(s.dir_for(5)));
+  EXPECT_FALSE(CheckpointStore(fresh("empty")).latest_valid().has_value());
+}

@@ -112,6 +112,13 @@ proto::StepReport VideoWorker::run_batch(const proto::WorkUnit& unit, bool train
       }
   }
   sums[2 * buckets] = grid_.position().tp_rank == 0 && grid_.first_stage() ? static_cast<double>(corrupt) : 0.0;
+  // Per-rank timings ride along in the same reduction: each worker fills its own row.
+  const int W = grid_.workers().size(), me = grid_.position().worker;
+  const size_t base = sums.size();
+  sums.resize(base + 3 * W, 0.0);
+  sums[base + 3 * me] = r.times.compute();
+  sums[base + 3 * me + 1] = r.times.total - r.times.compute();
+  sums[base + 3 * me + 2] = data_s;
   grid_.workers().all_reduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
 
   proto::StepReport rep;
@@ -130,6 +137,13 @@ proto::StepReport VideoWorker::run_batch(const proto::WorkUnit& unit, bool train
   rep.set_pp_wait_s(r.times.pp_wait + r.times.pp_send);
   rep.set_dp_comm_s(r.times.dp_comm + r.times.norm_comm);
   rep.set_data_wait_s(data_s);
+  for (int w = 0; w < W; ++w) {
+    auto* rt = rep.add_ranks();
+    rt->set_worker(static_cast<uint32_t>(w));
+    rt->set_compute_s(sums[base + 3 * w]);
+    rt->set_communication_s(sums[base + 3 * w + 1]);
+    rt->set_data_wait_s(sums[base + 3 * w + 2]);
+  }
   rep.set_step_s(std::chrono::duration<double>(Clock::now() - t0).count());
   return rep;
 }

@@ -1,0 +1,52 @@
+// Prometheus metrics of a training job, served by the coordinator (prometheus-cpp pull exposer).
+// Names follow Prometheus conventions (base units in the name, `_total` for counters); labels are
+// bounded sets (stage, latent-frame index, segment, worker rank, step part); the step number is a
+// value (`loong_train_step`), never a label. The dashboard in cluster/grafana/ reads exactly these.
+#pragma once
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "coordinator/coordinator.h"
+
+namespace prometheus {
+class Exposer;
+class Registry;
+}  // namespace prometheus
+
+namespace loong {
+
+struct MetricsOptions {
+  std::string address = "127.0.0.1";
+  int port = 0;                       // 0: any free port (see port())
+  std::string job_name = "loong";     // `job_name` label value and target-file name
+  double peak_flops = 0;              // per worker; 0 disables the utilisation gauge
+  std::filesystem::path targets_dir;  // file-based service discovery: <dir>/<job_name>.json
+};
+
+class MetricsExporter {
+ public:
+  // Starts serving /metrics. `flops_per_token(frames)` gives training FLOPs per model token for a
+  // stage; `workers` is the worker-rank count (for liveness and per-rank series).
+  MetricsExporter(const MetricsOptions& options, std::function<double(int64_t frames)> flops_per_token, int workers);
+  ~MetricsExporter();
+
+  int port() const { return port_; }
+  // Subscribes to a coordinator's step and checkpoint events.
+  void attach(Coordinator& coordinator);
+  void record_step(const StepEvent& e);
+  void record_checkpoint(const CheckpointEvent& e);
+
+ private:
+  struct Families;
+  MetricsOptions options_;
+  std::function<double(int64_t)> flops_per_token_;
+  int workers_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<Families> f_;
+  int port_ = 0;
+};
+
+}  // namespace loong

@@ -10,42 +10,14 @@
 #include <vector>
 
 #include "ops/cpu/conv_ops.h"
+#include "tests/common/test_data.h"
 
 using namespace loong::ops::cpu;
+using loong::testing::dot;
+using loong::testing::expect_grad_matches;
+using loong::testing::randn;
 
 namespace {
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-double dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
-  return s;
-}
-
-// Compares `analytic` (dL/dx) with central differences of `loss` on about 100 coordinates of x.
-void expect_grad_matches(std::vector<float>& x, const std::vector<float>& analytic, const std::function<double()>& loss,
-                         const char* what, float h = 1e-2f, double tol = 2e-2) {
-  ASSERT_EQ(x.size(), analytic.size());
-  double max_abs = 1e-6;
-  for (float g : analytic) max_abs = std::max(max_abs, static_cast<double>(std::fabs(g)));
-  const size_t stride = std::max<size_t>(1, x.size() / 101);
-  for (size_t i = 0; i < x.size(); i += stride) {
-    const float saved = x[i];
-    x[i] = saved + h;
-    const double lp = loss();
-    x[i] = saved - h;
-    const double lm = loss();
-    x[i] = saved;
-    EXPECT_NEAR(analytic[i], (lp - lm) / (2.0 * h), tol * max_abs) << what << " coordinate " << i;
-  }
-}
 
 void expect_close(const std::vector<float>& got, const std::vector<double>& want, const char* what, double tol = 1e-4) {
   ASSERT_EQ(got.size(), want.size()) << what;

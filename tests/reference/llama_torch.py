@@ -4,32 +4,12 @@ Shared by the parity test (tests/worker/llama_parity.py) and the train_step benc
 the Hugging Face modeling equations: pre-norm RMSNorm, rotate-half RoPE, grouped-query causal
 attention (repeat_kv), SwiGLU MLP, untied lm_head; no biases.
 """
-import json
 import math
-import struct
 
 import torch
 import torch.nn.functional as F
 
-DTYPES = {"F32": torch.float32, "I32": torch.int32, "I64": torch.int64}
-
-
-def read_safetensors(path):
-    """Independent reader (the format is simple; no dependency on the C++ reader)."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = info["data_offsets"]
-        t = torch.frombuffer(bytearray(data[b:e]), dtype=DTYPES[info["dtype"]]) if e > b else torch.zeros(0)
-        out[name] = t.reshape(info["shape"]).clone()
-    return out
-
+from safetensors_io import read_safetensors  # noqa: F401 (re-exported for the tests)
 
 def init_weights(cfg, std=0.02, seed=0):
     """Random weights with our tensor names (for benchmarks that need no C++ file)."""

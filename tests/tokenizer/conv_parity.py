@@ -14,34 +14,17 @@ usage: conv_parity.py DUMP_EXE WORKDIR
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+from safetensors_io import read_safetensors  # noqa: E402
+
 torch.set_num_threads(2)
 TOL = 1e-4
-DTYPES = {"F32": torch.float32, "I32": torch.int32, "I64": torch.int64}
-
-
-def read_safetensors(path):
-    """Independent reader (no dependency on the C++ reader)."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = info["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(data[b:e]), dtype=DTYPES[info["dtype"]]).reshape(info["shape"]).clone()
-    return out
-
-
 class Net:
     """Encoder and decoder as functions of a dict of leaf tensors named as the C++ store."""
 

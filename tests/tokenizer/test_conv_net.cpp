@@ -11,25 +11,14 @@
 
 #include "core/error.h"
 #include "core/safetensors.h"
+#include "tests/common/test_data.h"
 #include "tokenizer/conv_net.h"
 
 using namespace loong::tok;
+using loong::testing::dot;
+using loong::testing::randn;
 
 namespace {
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-double dot(const float* a, const std::vector<float>& b) {
-  double s = 0;
-  for (size_t i = 0; i < b.size(); ++i) s += static_cast<double>(a[i]) * b[i];
-  return s;
-}
 
 ConvNetConfig small_config() {
   ConvNetConfig c;

@@ -4,19 +4,13 @@
 #include <random>
 
 #include "core/error.h"
+#include "tests/common/test_data.h"
 #include "tokenizer/vector_quantizer.h"
 
 using namespace loong::tok;
+using loong::testing::randn;
 
 namespace {
-std::vector<float> randn(size_t n, uint32_t seed, float s = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, s);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
 struct Fixture {
   ParamStore store;
   VectorQuantizer vq;

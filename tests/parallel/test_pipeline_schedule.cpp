@@ -37,7 +37,9 @@ TEST(Schedule1F1B, EveryMicroBatchOnceForwardBeforeBackwardAndBoundedMemory) {
         }
         EXPECT_EQ(peak, loong::schedule_1f1b_max_in_flight(s, p, m)) << "p " << p << " m " << m << " s " << s;
         // The last stage never holds more than one micro-batch: it runs each backward right away.
-        if (s == p - 1) EXPECT_EQ(peak, 1);
+        if (s == p - 1) {
+          EXPECT_EQ(peak, 1);
+        }
       }
 }
 

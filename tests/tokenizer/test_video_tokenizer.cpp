@@ -1,0 +1,106 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "tokenizer/video_tokenizer.h"
+
+using namespace loong::tok;
+
+namespace {
+TokenizerConfig small(int64_t resolution = 16) {
+  TokenizerConfig c;
+  c.resolution = resolution;
+  c.net.channels = {8, 8, 16};
+  c.net.latent_channels = 4;
+  c.net.groups = 4;
+  c.quantizer.codebook_size = 32;
+  return c;
+}
+// n clips of `frames` frames: a bright square moving right over a dark background.
+std::vector<uint8_t> squares(int64_t n, int64_t frames, int64_t r, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> v(n * frames * r * r * 3, 20);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t y0 = rng() % (r - 5), x0 = rng() % (r / 2), color = 120 + rng() % 130;
+    for (int64_t f = 0; f < frames; ++f)
+      for (int64_t y = y0; y < y0 + 5; ++y)
+        for (int64_t x = x0 + f; x < std::min(r, x0 + f + 5); ++x)
+          for (int64_t c = 0; c < 3; ++c)
+            v[(((i * frames + f) * r + y) * r + x) * 3 + c] = static_cast<uint8_t>(c == 1 ? color : color / 2);
+  }
+  return v;
+}
+}  // namespace
+
+TEST(VideoTokenizer, ShapesAndCausalCodes) {
+  VideoTokenizer t(small(), 3);
+  auto clip = squares(1, 9, 16, 1);
+  auto codes = t.encode(clip.data(), 1, 9, 16, 16);
+  ASSERT_EQ(codes.size(), 3u * 2 * 2);  // 9 frames -> 3 latent frames of 2x2
+  for (int32_t c : codes) EXPECT_TRUE(c >= 0 && c < 32);
+  // Changing pixel frame 5 (latent frame 2 = ceil(5/4)) leaves latent frames 0 and 1 unchanged.
+  auto changed = clip;
+  for (int64_t i = 5 * 16 * 16 * 3; i < 6 * 16 * 16 * 3; ++i) changed[i] = static_cast<uint8_t>(255 - changed[i]);
+  auto codes2 = t.encode(changed.data(), 1, 9, 16, 16);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(codes[i], codes2[i]) << "code " << i << " of latent frames 0-1 moved";
+  auto px = t.decode(codes.data(), 1, 3, 2, 2);
+  EXPECT_EQ(px.size(), clip.size());
+}
+
+TEST(VideoTokenizer, TrainingReducesReconstructionError) {
+  VideoTokenizer t(small(), 5);
+  TokenizerOptim opt;
+  opt.revive_every = 5;
+  auto eval_clip = squares(2, 5, 16, 99);
+  auto before = t.reconstruct(eval_clip.data(), 2, 5, 16, 16);
+  const double psnr0 = psnr(before.data(), eval_clip.data(), static_cast<int64_t>(eval_clip.size()));
+  TokenizerLosses first, last;
+  for (int step = 0; step < 60; ++step) {
+    auto batch = squares(4, 5, 16, static_cast<uint32_t>(step));
+    auto l = t.train_step(batch.data(), 4, 5, 16, 16, opt, 3e-3f);
+    if (step == 0) first = l;
+    last = l;
+  }
+  auto after = t.reconstruct(eval_clip.data(), 2, 5, 16, 16);
+  const double psnr1 = psnr(after.data(), eval_clip.data(), static_cast<int64_t>(eval_clip.size()));
+  EXPECT_LT(last.l2, first.l2 * 0.5) << "first " << first.l2 << " last " << last.l2;
+  EXPECT_GT(psnr1, psnr0 + 3.0) << "held-out PSNR " << psnr0 << " -> " << psnr1;
+  EXPECT_GT(ssim(after.data(), eval_clip.data(), 10, 16, 16), ssim(before.data(), eval_clip.data(), 10, 16, 16));
+}
+
+TEST(VideoTokenizer, SaveLoadRoundTripAndMismatchedFilesAreErrors) {
+  VideoTokenizer t(small(), 7);
+  const auto dir = std::filesystem::temp_directory_path() / ("loong_tok_" + std::to_string(::getpid()));
+  t.save(dir);
+  VideoTokenizer u = VideoTokenizer::load(dir);
+  auto clip = squares(1, 5, 16, 3);
+  EXPECT_EQ(t.encode(clip.data(), 1, 5, 16, 16), u.encode(clip.data(), 1, 5, 16, 16));
+  // A tokenizer file whose shapes do not match its config.
+  VideoTokenizer other([] {
+    auto c = small();
+    c.net.latent_channels = 8;
+    return c;
+  }());
+  other.params().save(dir / "tokenizer.safetensors");
+  try {
+    VideoTokenizer::load(dir);
+    FAIL() << "mismatched shapes must not load";
+  } catch (const loong::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.safetensors"), std::string::npos) << e.what();
+  }
+  // Clips of the wrong size.
+  auto big = squares(1, 5, 32, 1);
+  EXPECT_THROW(t.encode(big.data(), 1, 5, 32, 32), loong::InputError);
+  EXPECT_THROW(t.encode(clip.data(), 1, 4, 16, 16), loong::InputError);  // 4 frames is not 1 + 4k
+}
+
+TEST(ImageMetrics, PsnrAndSsimOfKnownCases) {
+  std::vector<uint8_t> a(8 * 8 * 3, 100), b = a;
+  EXPECT_EQ(psnr(a.data(), b.data(), 192), 99.0);
+  EXPECT_NEAR(ssim(a.data(), b.data(), 1, 8, 8), 1.0, 1e-12);
+  for (auto& x : b) x = 110;  // MSE 100 -> 10 log10(255^2/100) = 28.13 dB
+  EXPECT_NEAR(psnr(a.data(), b.data(), 192), 28.1308, 1e-3);
+}

@@ -1,0 +1,86 @@
+// The video tokenizer (DESIGN.md): causal 3D-CNN encoder -> vector quantizer -> decoder.
+// `1 + 4k` RGB frames of H x W become `1 + k` latent frames of (H/8) x (W/8) codes in [0, K);
+// latent frame 0 depends on pixel frame 0 alone, latent frame j on pixel frames <= 4j.
+//
+// Pixels cross the API as uint8 [N, T, H, W, 3] (the corpus layout); inside they are float
+// [N, 3, T, H, W] scaled to [-1, 1]. Codes are int32 [N, 1 + k, h, w].
+// Training loss: L1 + L2 pixel reconstruction (means) + codebook + beta * commitment.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tokenizer/conv_net.h"
+#include "tokenizer/vector_quantizer.h"
+
+namespace loong::tok {
+
+struct TokenizerConfig {
+  ConvNetConfig net;
+  QuantizerConfig quantizer;
+  int64_t resolution = 64;  // H = W of the clips it is trained for
+
+  nlohmann::json to_json() const;
+  // ConfigError naming `source` and the key.
+  static TokenizerConfig from_json(const nlohmann::json& j, const std::string& source);
+};
+
+struct TokenizerLosses {
+  double l1 = 0, l2 = 0, codebook = 0, commitment = 0;
+  double total() const { return l1 + l2 + codebook + commitment; }
+  double perplexity = 0;
+  int64_t codes_in_use = 0;
+  int64_t revived = 0;
+};
+
+struct TokenizerOptim {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.99f, eps = 1e-8f, weight_decay = 0.0f, max_grad_norm = 1.0f;
+  int64_t revive_every = 10;  // steps between dead-code revivals (0: never)
+};
+
+class VideoTokenizer {
+ public:
+  explicit VideoTokenizer(const TokenizerConfig& config, uint64_t seed = 1);
+
+  const TokenizerConfig& config() const { return config_; }
+  ParamStore& params() { return store_; }
+  // Shape checks: InputError naming the clip shape when frames != 1 + 4k or H, W differ from the
+  // configured resolution.
+  Shape5 latent_shape(int64_t n, int64_t frames, int64_t h, int64_t w) const;
+
+  // codes [n, 1+k, h/8, w/8] of clips [n, frames, h, w, 3].
+  std::vector<int32_t> encode(const uint8_t* clips, int64_t n, int64_t frames, int64_t h, int64_t w);
+  // pixels [n, frames, 8h', 8w', 3] of codes [n, latent_frames, h', w'] (frames = 1 + 4(latent_frames-1)).
+  std::vector<uint8_t> decode(const int32_t* codes, int64_t n, int64_t latent_frames, int64_t h, int64_t w);
+  // Reconstruction (encode + quantize + decode) of clips, for evaluation.
+  std::vector<uint8_t> reconstruct(const uint8_t* clips, int64_t n, int64_t frames, int64_t h, int64_t w);
+
+  // One AdamW step on a batch of clips; returns the losses before the update.
+  TokenizerLosses train_step(const uint8_t* clips, int64_t n, int64_t frames, int64_t h, int64_t w,
+                             const TokenizerOptim& opt, float lr);
+  int64_t steps_taken() const { return step_; }
+
+  // <dir>/tokenizer.safetensors (+ optimizer moments) and <dir>/tokenizer.json (config, steps).
+  void save(const std::filesystem::path& dir) const;
+  // Reads a saved tokenizer; FormatError/ConfigError naming the file when shapes do not match.
+  static VideoTokenizer load(const std::filesystem::path& dir);
+
+ private:
+  void to_float(const uint8_t* clips, const Shape5& s);
+  TokenizerConfig config_;
+  ParamStore store_;
+  Encoder encoder_;
+  VectorQuantizer quantizer_;
+  Decoder decoder_;
+  std::vector<float> x_, dx_, m_, v_;
+  int64_t step_ = 0;
+};
+
+// Image quality, per clip pair over all frames and channels (uint8 [.., 3] same shape).
+double psnr(const uint8_t* a, const uint8_t* b, int64_t n);
+// Mean SSIM over frames of luma (BT.601), 8x8 windows with stride 4, standard constants.
+double ssim(const uint8_t* a, const uint8_t* b, int64_t frames, int64_t h, int64_t w);
+
+}  // namespace loong::tok

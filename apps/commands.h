@@ -8,5 +8,6 @@ namespace loong::apps {
 // Adds a subcommand to `app`; the callback it installs runs the command and may throw
 // loong::Error, which main() reports as a message with exit status 1.
 void register_train_lm(CLI::App& app);
+void register_inspect(CLI::App& app);  // cmd_inspect.cpp
 
 }  // namespace loong::apps

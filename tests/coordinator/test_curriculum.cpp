@@ -63,3 +63,20 @@ TEST(SampleOrder, EachEpochIsAPermutationAndTheOrderIsReproducible) {
   for (int64_t i = 20; i >= 0; --i) EXPECT_EQ(a.clip_at(i), b.clip_at(i));
   EXPECT_THROW(SampleOrder({}, 1, 0), InputError);
 }
+
+#include "coordinator/train_job.h"
+
+TEST(ExampleConfigs, EveryShippedTrainConfigParses) {
+  for (const char* name : {"train_mnist.toml", "train_paper_gpu.toml"}) {
+    const auto job = TrainJob::from_toml(TomlConfig::parse_file(std::string(LOONG_SOURCE_DIR "/configs/") + name));
+    EXPECT_EQ(job.curriculum.stages.size(), 3u) << name;
+    EXPECT_EQ(job.curriculum.stages.back().latent_frames, 17) << name;
+  }
+  // The paper config's model is the ~0.7B class it says it is (matmul parameters without the vocabulary).
+  auto paper = TrainJob::from_toml(TomlConfig::parse_file(LOONG_SOURCE_DIR "/configs/train_paper_gpu.toml"));
+  auto m = paper.model_for(VocabLayout{1000, 8192, 64}, 16, 16);
+  const double non_vocab = static_cast<double>(matmul_parameter_count(m) - m.vocab_size * m.hidden_size);
+  EXPECT_GT(non_vocab, 6.0e8);
+  EXPECT_LT(non_vocab, 7.5e8);
+  EXPECT_EQ(m.max_position_embeddings, 1 + 64 + 1 + 17 * 256 + 1 - 1);
+}

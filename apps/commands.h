@@ -9,5 +9,7 @@ namespace loong::apps {
 // loong::Error, which main() reports as a message with exit status 1.
 void register_train_lm(CLI::App& app);
 void register_inspect(CLI::App& app);  // cmd_inspect.cpp
+void register_ingest(CLI::App& app);   // cmd_ingest.cpp
+void register_dataset(CLI::App& app);  // cmd_dataset.cpp
 
 }  // namespace loong::apps

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "loong 0.1.0");
   loong::apps::register_train_lm(app);
   loong::apps::register_inspect(app);
+  loong::apps::register_ingest(app);
+  loong::apps::register_dataset(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,163 @@
+#include "dataloader/ingest.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "core/checksum.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "dataloader/corpus.h"
+#include "dataloader/manifest.h"
+
+namespace loong {
+
+std::string file_key(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IoError(path.string() + ": cannot open for reading");
+  uint64_t h = 14695981039346656037ull;
+  std::vector<char> buf(1 << 20);
+  while (f) {
+    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    std::streamsize n = f.gcount();
+    if (n <= 0) break;
+    h = fnv1a64(std::string_view(buf.data(), static_cast<size_t>(n)), h);
+  }
+  if (f.bad()) throw IoError(path.string() + ": read failed");
+  return hex64(h);
+}
+
+namespace {
+
+// Settings fixed by the first ingest into a corpus; later ingests must match them.
+std::string settings_blob(const IngestOptions& o) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "resolution=%d fps=%.6g", o.decode.resolution, o.decode.fps);
+  return buf;
+}
+
+}  // namespace
+
+IngestSummary ingest(const std::filesystem::path& manifest_path, const std::filesystem::path& db_dir,
+                     const IngestOptions& o) {
+  if (o.clip_frames < 1 || (o.clip_frames - 1) % 4 != 0)
+    throw ConfigError("--clip-frames must be 1 + 4k (1, 5, 9, ..., 65), got " + std::to_string(o.clip_frames));
+  if (o.min_frames < 1 || o.min_frames > o.clip_frames)
+    throw ConfigError("--min-frames must be in [1, --clip-frames], got " + std::to_string(o.min_frames));
+  if (o.decode.resolution < 8 || o.decode.resolution > 4096)
+    throw ConfigError("--resolution must be in [8, 4096], got " + std::to_string(o.decode.resolution));
+  if (!(o.decode.fps > 0 && o.decode.fps <= 240)) throw ConfigError("--fps must be in (0, 240]");
+  if (o.threads < 1) throw ConfigError("--threads must be >= 1");
+
+  const auto t0 = std::chrono::steady_clock::now();
+  Manifest m = read_manifest(manifest_path);
+  CorpusWriter writer(db_dir);
+  const std::string settings = settings_blob(o);
+  if (auto existing = writer.blob("ingest.settings")) {
+    if (*existing != settings)
+      throw ConfigError("corpus " + db_dir.string() + " holds clips made with " + *existing +
+                        "; this ingest asks for " + settings + " (use another --db)");
+  } else {
+    writer.put_blob("ingest.settings", settings);
+  }
+
+  IngestSummary s;
+  s.videos_listed = static_cast<int64_t>(m.entries.size());
+  for (auto& p : m.problems) s.skipped.push_back({p.reason});
+  const std::string mname = manifest_path.filename().string();
+
+  std::mutex mu;
+  std::atomic<size_t> next{0};
+  int64_t done = 0;
+  ProgressBar bar("ingest", static_cast<int64_t>(m.entries.size()), 10.0);
+  auto report = [&]() {
+    if (o.progress)
+      bar.update(done, std::to_string(s.clips) + " clips, " + std::to_string(s.skipped.size()) + " skipped");
+  };
+
+  auto work = [&]() {
+    while (true) {
+      size_t i = next.fetch_add(1);
+      if (i >= m.entries.size()) return;
+      const ManifestEntry& e = m.entries[i];
+      std::string skip;
+      bool present = false;
+      int64_t clips = 0, frames = 0;
+      try {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(e.path, ec)) throw InputError(e.path.string() + ": file not found");
+        const std::string key = file_key(e.path);
+        if (writer.has_video(key)) {
+          present = true;
+        } else {
+          DecodedVideo v = decode_video(e.path, o.decode);
+          const int64_t n = static_cast<int64_t>(v.frames.size());
+          VideoClips vc;
+          vc.video_key = key;
+          vc.source_path = e.path.string();
+          int64_t pos = 0;
+          while (pos < n) {
+            int64_t len = std::min<int64_t>(o.clip_frames, n - pos);
+            len = 1 + 4 * ((len - 1) / 4);
+            if (len < o.min_frames) break;
+            ClipInfo c;
+            c.clip_index = static_cast<int32_t>(vc.clips.size());
+            c.id = make_clip_id(key, c.clip_index);
+            c.video_key = key;
+            c.source_path = vc.source_path;
+            c.split = e.split;
+            c.pixel_frames = static_cast<int32_t>(len);
+            c.latent_frames = latent_frames_for(c.pixel_frames);
+            c.height = c.width = o.decode.resolution;
+            c.fps = o.decode.fps;
+            c.first_frame = pos;
+            c.caption = e.caption;
+            std::vector<FrameData> fr(static_cast<size_t>(len));
+            for (int64_t k = 0; k < len; ++k) fr[k].rgb = std::move(v.frames[pos + k]);
+            vc.clips.push_back(std::move(c));
+            vc.frames.push_back(std::move(fr));
+            if (len < o.clip_frames) break;  // the tail clip is the last
+            pos += len;
+          }
+          if (vc.clips.empty())
+            throw InputError(e.path.string() + ": " + std::to_string(n) + " frames at " + std::to_string(o.decode.fps) +
+                             " fps, shorter than --min-frames " + std::to_string(o.min_frames));
+          writer.put_video(vc);
+          clips = static_cast<int64_t>(vc.clips.size());
+          for (auto& c : vc.clips) frames += c.pixel_frames;
+        }
+      } catch (const InputError& err) {
+        skip = mname + ":" + std::to_string(e.line) + ": " + err.what();
+      } catch (const IoError& err) {
+        skip = mname + ":" + std::to_string(e.line) + ": " + err.what();
+      } catch (const FormatError& err) {
+        skip = mname + ":" + std::to_string(e.line) + ": " + err.what();
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      ++done;
+      if (!skip.empty()) {
+        s.skipped.push_back({skip});
+      } else if (present) {
+        ++s.videos_present;
+      } else {
+        ++s.videos_ingested;
+        s.clips += clips;
+        s.frames += frames;
+      }
+      report();
+    }
+  };
+  std::vector<std::thread> pool;
+  const int nthreads = std::max(1, std::min<int>(o.threads, static_cast<int>(m.entries.size())));
+  for (int t = 0; t < nthreads; ++t) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+  if (o.progress) bar.finish(std::to_string(s.clips) + " clips, " + std::to_string(s.skipped.size()) + " skipped");
+  writer.flush();
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return s;
+}
+
+}  // namespace loong

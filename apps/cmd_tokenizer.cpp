@@ -1,0 +1,235 @@
+// `loong tokenizer train | eval | encode`: the causal 3D-CNN VQ video tokenizer on a corpus.
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include "apps/commands.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/png.h"
+#include "core/progress.h"
+#include "core/toml_config.h"
+#include "dataloader/corpus.h"
+#include "ops/lr_schedule.h"
+#include "tokenizer/corpus_clips.h"
+#include "tokenizer/video_tokenizer.h"
+
+namespace fs = std::filesystem;
+
+namespace loong::apps {
+namespace {
+
+struct TokTrainJob {
+  tok::TokenizerConfig config;
+  tok::TokenizerOptim optim;
+  int64_t steps = 2000, batch = 4, frames = 5, warmup = 100, save_every = 200, log_every = 50;
+  double min_lr = 1e-4;
+  uint64_t seed = 1;
+};
+
+TokTrainJob read_tok_job(const std::string& path, int64_t resolution) {
+  TomlConfig c = path.empty() ? TomlConfig::parse_string("", "(defaults)") : TomlConfig::parse_file(path);
+  c.reject_unknown_keys({"tokenizer.channels", "tokenizer.latent_channels", "tokenizer.res_blocks", "tokenizer.groups",
+                         "tokenizer.codebook_size", "tokenizer.distance", "tokenizer.beta", "tokenizer.dead_fraction",
+                         "train.steps", "train.batch", "train.frames", "train.lr", "train.min_lr", "train.warmup_steps",
+                         "train.revive_every", "train.seed", "train.save_every", "train.log_every",
+                         "train.max_grad_norm"});
+  TokTrainJob j;
+  j.config.resolution = resolution;
+  if (auto a = c.raw().at_path("tokenizer.channels"); a) {
+    const toml::array* arr = a.as_array();
+    if (!arr) throw ConfigError(c.source() + ": key 'tokenizer.channels' must be an array of integers");
+    j.config.net.channels.clear();
+    for (const auto& v : *arr) j.config.net.channels.push_back(v.value<int64_t>().value_or(0));
+    j.config.net.temporal_down.assign(j.config.net.channels.size(), false);
+    for (size_t i = 0; i < j.config.net.channels.size() && i < 2; ++i) j.config.net.temporal_down[i] = true;
+  }
+  j.config.net.latent_channels = c.get_int("tokenizer.latent_channels", j.config.net.latent_channels, 1);
+  j.config.net.res_blocks = c.get_int("tokenizer.res_blocks", j.config.net.res_blocks, 0);
+  j.config.net.groups = c.get_int("tokenizer.groups", j.config.net.groups, 1);
+  j.config.quantizer.codebook_size = c.get_int("tokenizer.codebook_size", 1024, 2);
+  const std::string dist = c.get_string("tokenizer.distance", "l2");
+  if (dist != "l2" && dist != "cosine")
+    throw ConfigError(c.source() + ": key 'tokenizer.distance' must be \"l2\" or \"cosine\"");
+  j.config.quantizer.cosine = dist == "cosine";
+  j.config.quantizer.beta = static_cast<float>(c.get_positive("tokenizer.beta", 0.25));
+  j.config.quantizer.dead_fraction = static_cast<float>(c.get_positive("tokenizer.dead_fraction", 0.03));
+  j.config.quantizer.dim = j.config.net.latent_channels;
+  j.config.net.validate();
+  j.steps = c.get_int("train.steps", 2000, 1);
+  j.batch = c.get_int("train.batch", 4, 1);
+  j.frames = c.get_int("train.frames", 5, 1);
+  if ((j.frames - 1) % 4 != 0) throw ConfigError(c.source() + ": key 'train.frames' must be 1 + 4k");
+  j.optim.lr = static_cast<float>(c.get_positive("train.lr", 2e-3));
+  j.min_lr = c.get_double("train.min_lr", 2e-4);
+  j.warmup = c.get_int("train.warmup_steps", 100, 0);
+  j.optim.revive_every = c.get_int("train.revive_every", 20, 0);
+  j.optim.max_grad_norm = static_cast<float>(c.get_double("train.max_grad_norm", 1.0));
+  j.seed = static_cast<uint64_t>(c.get_int("train.seed", 1, 0));
+  j.save_every = c.get_int("train.save_every", 200, 1);
+  j.log_every = c.get_int("train.log_every", 50, 1);
+  return j;
+}
+
+struct Eval {
+  double psnr = 0, ssim = 0, perplexity = 0;
+  int64_t codes_used = 0, clips = 0;
+};
+
+Eval evaluate(tok::VideoTokenizer& t, const tok::CorpusClipSampler& s, int64_t n, int64_t frames, const fs::path& png) {
+  Eval e;
+  const int64_t h = s.height(), w = s.width(), per = frames * h * w * 3;
+  std::set<int32_t> used;
+  std::vector<int64_t> counts(t.config().quantizer.codebook_size, 0);
+  int64_t total_codes = 0;
+  std::vector<uint8_t> first_orig, first_rec;
+  for (int64_t i = 0; i < n; ++i) {
+    auto clip = s.fixed(i, 1);
+    auto codes = t.encode(clip.data(), 1, frames, h, w);
+    for (int32_t c : codes) ++counts[c], ++total_codes, used.insert(c);
+    auto rec = t.decode(codes.data(), 1, (frames - 1) / 4 + 1, h / 8, w / 8);
+    e.psnr += tok::psnr(clip.data(), rec.data(), per);
+    e.ssim += tok::ssim(clip.data(), rec.data(), frames, h, w);
+    if (i == 0) first_orig = clip, first_rec = rec;
+  }
+  e.clips = n;
+  e.psnr /= n, e.ssim /= n, e.codes_used = static_cast<int64_t>(used.size());
+  double ent = 0;
+  for (int64_t c : counts)
+    if (c > 0) ent -= static_cast<double>(c) / total_codes * std::log(static_cast<double>(c) / total_codes);
+  e.perplexity = std::exp(ent);
+  if (!png.empty() && !first_orig.empty()) {
+    // Two rows (original above, reconstruction below) of the first clip's frames side by side.
+    const int64_t W = frames * w, H = 2 * h;
+    std::vector<uint8_t> img(W * H * 3);
+    for (int64_t f = 0; f < frames; ++f)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x)
+          for (int64_t c = 0; c < 3; ++c) {
+            img[((y)*W + f * w + x) * 3 + c] = first_orig[((f * h + y) * w + x) * 3 + c];
+            img[((h + y) * W + f * w + x) * 3 + c] = first_rec[((f * h + y) * w + x) * 3 + c];
+          }
+    write_png_rgb(png, W, H, img.data());
+  }
+  return e;
+}
+
+void run_train(const std::string& db, const std::string& config, const std::string& out, int64_t steps_override) {
+  CorpusReader corpus(db);
+  auto clips = corpus.list_clips();
+  if (clips.empty()) throw InputError("corpus " + db + " has no clips");
+  TokTrainJob job = read_tok_job(config, clips.front().height);
+  if (steps_override > 0) job.steps = steps_override;
+  const bool resume = fs::exists(fs::path(out) / "tokenizer.json");
+  tok::VideoTokenizer t = resume ? tok::VideoTokenizer::load(out) : tok::VideoTokenizer(job.config, job.seed);
+  if (resume) spdlog::info("resuming tokenizer training from {} at step {}", out, t.steps_taken());
+  tok::CorpusClipSampler train(corpus, "train", static_cast<int32_t>(job.frames), job.seed + t.steps_taken());
+  const ops::WarmupCosineSchedule sched{job.optim.lr, job.min_lr, job.warmup, job.steps};
+  ProgressBar bar("tokenizer train", job.steps);
+  tok::TokenizerLosses recent;
+  int n = 0;
+  for (int64_t step = t.steps_taken(); step < job.steps; ++step) {
+    auto batch = train.next(job.batch);
+    auto l = t.train_step(batch.data(), job.batch, job.frames, train.height(), train.width(), job.optim,
+                          static_cast<float>(sched.at(step)));
+    recent.l1 += l.l1, recent.l2 += l.l2, recent.codebook += l.codebook, recent.perplexity += l.perplexity, ++n;
+    char status[128];
+    std::snprintf(status, sizeof status, "l1 %.4f l2 %.4f vq %.4f ppl %.0f in use %lld", l.l1, l.l2, l.codebook,
+                  l.perplexity, static_cast<long long>(l.codes_in_use));
+    bar.update(step + 1, status);
+    if ((step + 1) % job.log_every == 0) {
+      std::printf("step %6lld  l1 %.4f  l2 %.4f  codebook %.4f  batch perplexity %.1f  codes in use %lld\n",
+                  static_cast<long long>(step + 1), recent.l1 / n, recent.l2 / n, recent.codebook / n,
+                  recent.perplexity / n, static_cast<long long>(l.codes_in_use));
+      std::fflush(stdout);
+      recent = {}, n = 0;
+    }
+    if ((step + 1) % job.save_every == 0 || step + 1 == job.steps) t.save(out);
+  }
+  bar.finish();
+  std::printf("tokenizer saved to %s (%lld steps)\n", out.c_str(), static_cast<long long>(t.steps_taken()));
+}
+
+}  // namespace
+
+void register_tokenizer(CLI::App& app) {
+  auto* cmd = app.add_subcommand("tokenizer", "Train, evaluate and apply the causal 3D-CNN VQ video tokenizer.");
+  cmd->require_subcommand(1);
+
+  auto tr = std::make_shared<std::tuple<std::string, std::string, std::string, int64_t>>("", "", "", -1);
+  auto* train = cmd->add_subcommand("train",
+                                    "Train on clip windows of the corpus's train split; resumes when --out already "
+                                    "holds a tokenizer. Config keys: [tokenizer] channels, latent_channels, "
+                                    "res_blocks, groups, codebook_size, distance (l2|cosine), beta, dead_fraction; "
+                                    "[train] steps, batch, frames (1+4k), lr, min_lr, warmup_steps, revive_every, "
+                                    "seed, save_every, log_every, max_grad_norm (see configs/tokenizer_mnist.toml).");
+  train->add_option("--db", std::get<0>(*tr), "Corpus directory")->required();
+  train->add_option("--config", std::get<1>(*tr), "TOML config (defaults when omitted)");
+  train->add_option("--out", std::get<2>(*tr), "Output directory (tokenizer.safetensors, tokenizer.json)")->required();
+  train->add_option("--steps", std::get<3>(*tr), "Override train.steps");
+  train->callback([tr] { run_train(std::get<0>(*tr), std::get<1>(*tr), std::get<2>(*tr), std::get<3>(*tr)); });
+
+  auto ev = std::make_shared<std::tuple<std::string, std::string, std::string, int64_t, int64_t, std::string>>(
+      "", "", "test", 32, 17, "");
+  auto* eval = cmd->add_subcommand("eval",
+                                   "PSNR and SSIM of reconstructions of held-out clips, codebook usage and perplexity; "
+                                   "optionally a PNG with original (top) and reconstructed (bottom) frames.");
+  eval->add_option("--db", std::get<0>(*ev), "Corpus directory")->required();
+  eval->add_option("--tokenizer", std::get<1>(*ev), "Tokenizer directory")->required();
+  eval->add_option("--split", std::get<2>(*ev), "Split to evaluate on")->capture_default_str();
+  eval->add_option("--clips", std::get<3>(*ev), "Clips to evaluate")->capture_default_str();
+  eval->add_option("--frames", std::get<4>(*ev), "Frames per clip window (1 + 4k)")->capture_default_str();
+  eval->add_option("--png", std::get<5>(*ev), "Write a side-by-side PNG of the first clip here");
+  eval->callback([ev] {
+    CorpusReader corpus(std::get<0>(*ev));
+    auto t = tok::VideoTokenizer::load(std::get<1>(*ev));
+    tok::CorpusClipSampler s(corpus, std::get<2>(*ev), static_cast<int32_t>(std::get<4>(*ev)), 0);
+    const int64_t n = std::min<int64_t>(std::get<3>(*ev), s.clips());
+    Eval e = evaluate(t, s, n, std::get<4>(*ev), std::get<5>(*ev));
+    std::printf(
+        "tokenizer eval on %lld %s clips of %lld frames: PSNR %.2f dB, SSIM %.4f, codes used %lld of %lld, "
+        "perplexity %.1f\n",
+        static_cast<long long>(e.clips), std::get<2>(*ev).c_str(), static_cast<long long>(std::get<4>(*ev)), e.psnr,
+        e.ssim, static_cast<long long>(e.codes_used), static_cast<long long>(t.config().quantizer.codebook_size),
+        e.perplexity);
+    if (!std::get<5>(*ev).empty()) std::printf("side-by-side: %s\n", std::get<5>(*ev).c_str());
+  });
+
+  auto en = std::make_shared<std::tuple<std::string, std::string, std::string>>("", "", "default");
+  auto* enc = cmd->add_subcommand("encode",
+                                  "Write every clip's video tokens (all its latent frames) to the corpus under a "
+                                  "tokenizer id; clips already encoded with that id are skipped (incremental).");
+  enc->add_option("--db", std::get<0>(*en), "Corpus directory")->required();
+  enc->add_option("--tokenizer", std::get<1>(*en), "Tokenizer directory")->required();
+  enc->add_option("--id", std::get<2>(*en), "Tokenizer id in the corpus")->capture_default_str();
+  enc->callback([en] {
+    CorpusWriter corpus(std::get<0>(*en));
+    auto t = tok::VideoTokenizer::load(std::get<1>(*en));
+    const std::string& id = std::get<2>(*en);
+    corpus.put_blob("tokenizer/" + id, read_file(fs::path(std::get<1>(*en)) / "tokenizer.json"));
+    auto clips = corpus.list_clips();
+    ProgressBar bar("encode", static_cast<int64_t>(clips.size()));
+    int64_t done = 0, skipped = 0;
+    for (const auto& c : clips) {
+      if (corpus.video_tokens(id, c.id)) {
+        ++skipped;
+      } else {
+        auto frames = corpus.read_frames(c.id, 0, c.pixel_frames);
+        auto codes = t.encode(frames.data(), 1, c.pixel_frames, c.height, c.width);
+        VideoTokens vt{c.latent_frames, c.height / 8, c.width / 8, std::move(codes)};
+        corpus.put_video_tokens(id, c.id, vt);
+        ++done;
+      }
+      bar.update(done + skipped);
+    }
+    corpus.flush();
+    bar.finish();
+    std::printf("encoded %lld clips, %lld already had tokens for '%s'\n", static_cast<long long>(done),
+                static_cast<long long>(skipped), id.c_str());
+  });
+}
+
+}  // namespace loong::apps

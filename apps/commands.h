@@ -12,5 +12,6 @@ void register_inspect(CLI::App& app);  // cmd_inspect.cpp
 void register_ingest(CLI::App& app);   // cmd_ingest.cpp
 void register_dataset(CLI::App& app);  // cmd_dataset.cpp
 void register_tokenizer(CLI::App& app);  // cmd_tokenizer.cpp
+void register_train(CLI::App& app);      // cmd_train.cpp
 
 }  // namespace loong::apps

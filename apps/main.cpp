@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   loong::apps::register_ingest(app);
   loong::apps::register_dataset(app);
   loong::apps::register_tokenizer(app);
+  loong::apps::register_train(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -41,7 +41,10 @@ struct TrainJob {
   int64_t keep_last = 3;
   // [metrics] (Prometheus exporter; empty address disables)
   std::string metrics_address = "127.0.0.1";
-  int64_t metrics_port = 0;  // 0: pick a free port
+  int64_t metrics_port = 0;                // 0: pick a free port
+  std::string metrics_job_name = "loong";  // label and file-SD target file name
+  std::string metrics_targets_dir;         // where Prometheus's file_sd looks ("" = no target file)
+  double metrics_peak_flops = 0;           // per worker, for the utilisation gauge (0 = off)
   // [debug] fault injection for tests: poison the gradient of this global step (1-based; -1 off)
   int64_t nonfinite_at_step = -1;
 

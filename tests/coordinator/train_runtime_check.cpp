@@ -12,9 +12,8 @@
 #include <cstdio>
 #include <fstream>
 
-#include "coordinator/coordinator.h"
+#include "coordinator/training_job_runner.h"
 #include "core/error.h"
-#include "parallel/mpi_world.h"
 #include "pattern_source.h"
 
 using namespace loong;
@@ -34,33 +33,12 @@ int main(int argc, char** argv) {
   try {
     const TrainJob job = TrainJob::from_toml(TomlConfig::parse_file(config));
     testing::PatternSource source(24, 8, 5, {corrupt.begin(), corrupt.end()});
-    MpiWorld mpi = join_mpi_world(job.layout);
-    Coordinator::install_signal_handlers();  // workers ignore the flag: the coordinator drives them
-    int world_rank = mpi.world ? mpi.world->rank() : 0;
-    std::filesystem::create_directories(std::filesystem::path(job.checkpoint_dir) / "pids");
-    std::ofstream(std::filesystem::path(job.checkpoint_dir) / "pids" / std::to_string(world_rank)) << ::getpid();
-    std::unique_ptr<VideoWorker> worker;
-    if (mpi.is_worker()) {
-      VideoWorkerOptions o;
-      o.model = job.model_for(source.vocab(), source.grid_h(), source.grid_w());
-      o.zero1 = job.zero1;
-      o.adamw = job.adamw;
-      o.weighting = job.weighting;
-      o.text_budget = job.text_budget;
-      o.init_seed = job.seed;
-      worker = std::make_unique<VideoWorker>(o, *mpi.grid, source);
-    }
-    if (mpi.single_process()) {
-      InProcessWorkerLink link(*worker);
-      Coordinator c(job, source, link);
-      rc = c.run(resume, stop_after);
-    } else if (mpi.is_coordinator()) {
-      MpiWorkerLink link(*mpi.world);
-      Coordinator c(job, source, link);
-      rc = c.run(resume, stop_after);
-    } else {
-      serve_work_units(*mpi.world, *worker, mpi.grid->position().worker == 0);
-    }
+    RunOptions o;
+    o.resume = resume;
+    o.stop_after = stop_after;
+    o.metrics = false;
+    o.pid_dir = (std::filesystem::path(job.checkpoint_dir) / "pids").string();
+    rc = run_training_job(job, source, o);
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     MPI_Abort(MPI_COMM_WORLD, 1);

@@ -1,0 +1,23 @@
+// Runs a training job in this process's role (DESIGN.md, Processes): the coordinator on world
+// rank 0 (or the single process, which is also the worker), a worker serving work units on the
+// other ranks. MPI must be initialised. Used by `loong train` and by the runtime tests.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "coordinator/train_job.h"
+#include "worker/sample_source.h"
+
+namespace loong {
+
+struct RunOptions {
+  std::string resume;       // "", "auto" or a checkpoint directory
+  int64_t stop_after = -1;  // stop (with a checkpoint) after this many steps of this run
+  bool metrics = true;      // start the Prometheus exporter on the coordinator ([metrics])
+  std::string pid_dir;      // if set, each rank writes its PID to <pid_dir>/<world rank>
+};
+
+// Returns the process exit status: 0 done, 3 stopped by a signal after checkpointing.
+int run_training_job(const TrainJob& job, SampleSource& source, const RunOptions& options);
+
+}  // namespace loong

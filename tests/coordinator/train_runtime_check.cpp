@@ -23,20 +23,23 @@ int main(int argc, char** argv) {
   std::string config, resume;
   std::vector<uint64_t> corrupt;
   int64_t stop_after = -1;
+  std::string metrics_targets;
   app.add_option("--config", config)->required();
   app.add_option("--resume", resume);
   app.add_option("--corrupt", corrupt)->delimiter(',');
   app.add_option("--stop-after", stop_after);
+  app.add_option("--metrics-targets", metrics_targets, "Serve metrics and write the file-SD target file here");
   CLI11_PARSE(app, argc, argv);
   MPI_Init(&argc, &argv);
   int rc = 0;
   try {
-    const TrainJob job = TrainJob::from_toml(TomlConfig::parse_file(config));
+    TrainJob job = TrainJob::from_toml(TomlConfig::parse_file(config));
+    job.metrics_targets_dir = metrics_targets;
     testing::PatternSource source(24, 8, 5, {corrupt.begin(), corrupt.end()});
     RunOptions o;
     o.resume = resume;
     o.stop_after = stop_after;
-    o.metrics = false;
+    o.metrics = !metrics_targets.empty();
     o.pid_dir = (std::filesystem::path(job.checkpoint_dir) / "pids").string();
     rc = run_training_job(job, source, o);
   } catch (const Error& e) {

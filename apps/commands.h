@@ -11,6 +11,7 @@ void register_train_lm(CLI::App& app);
 void register_inspect(CLI::App& app);  // cmd_inspect.cpp
 void register_ingest(CLI::App& app);   // cmd_ingest.cpp
 void register_dataset(CLI::App& app);  // cmd_dataset.cpp
+void register_text(CLI::App& app);     // cmd_text.cpp
 void register_tokenizer(CLI::App& app);  // cmd_tokenizer.cpp
 void register_train(CLI::App& app);      // cmd_train.cpp
 

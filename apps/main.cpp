@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   loong::apps::register_inspect(app);
   loong::apps::register_ingest(app);
   loong::apps::register_dataset(app);
+  loong::apps::register_text(app);
   loong::apps::register_tokenizer(app);
   loong::apps::register_train(app);
   try {

@@ -285,6 +285,12 @@ std::optional<std::vector<int32_t>> CorpusReader::text_tokens(const std::string&
   return std::vector<int32_t>(r.tokens().begin(), r.tokens().end());
 }
 
+std::string CorpusReader::text_tokens_model(const std::string& clip_id) const {
+  auto v = db_->get(kTextTokens, clip_id);
+  if (!v) return std::string();
+  return unseal<corpus::TextTokensRecord>(*v, "clip " + clip_id, "text_tokens").model_id();
+}
+
 std::string CorpusReader::text_model_id() const {
   auto v = blob("sentencepiece.model");
   return v ? hex64(fnv1a64(*v)) : std::string();

@@ -100,6 +100,8 @@ class CorpusReader {
   std::vector<uint8_t> read_frames(const std::string& clip_id, int32_t first, int32_t count) const;
   // Caption tokens, or nullopt if the clip has not been tokenized (`loong text train`).
   std::optional<std::vector<int32_t>> text_tokens(const std::string& clip_id) const;
+  // Id of the SentencePiece model that produced this clip's text tokens ("" if none).
+  std::string text_tokens_model(const std::string& clip_id) const;
   // Id of the SentencePiece model blob the text tokens came from ("" if none).
   std::string text_model_id() const;
   std::optional<VideoTokens> video_tokens(const std::string& tokenizer_id, const std::string& clip_id) const;

@@ -21,6 +21,7 @@
 #include "dataloader/corpus.h"
 #include "dataloader/ingest.h"
 #include "dataloader/moving_mnist.h"
+#include "dataloader/text_tokens.h"
 #include "dataloader/video_decoder.h"
 
 namespace fs = std::filesystem;
@@ -423,4 +424,42 @@ TEST(Corpus, CorruptRecordIsAFormatErrorNamingClipAndFamily) {
     EXPECT_NE(m.find(clip), std::string::npos) << m;
     EXPECT_NE(m.find("frames"), std::string::npos) << m;
   }
+}
+
+TEST(Text, SentencePieceModelAndCaptionTokensLandInTheCorpus) {
+  fs::path d = fresh_dir("text");
+  make_testsrc(d / "a.mp4", "64x64", 8, 1.125);
+  make_testsrc(d / "b.mp4", "64x64", 8, 2.125);
+  make_testsrc(d / "c.mp4", "64x64", 8, 3.125);
+  std::string m =
+      "path,caption\na.mp4,the red ball moves left\nb.mp4,the blue ball moves right\n"
+      "c.mp4,\"красный мяч движется влево\"\n";
+  ingest(write_manifest(d, m), d / "db", opts(9));
+  {
+    CorpusWriter w(d / "db");
+    TextTrainSummary s = train_text_tokens(w, 1000, d / "scratch");
+    EXPECT_EQ(s.captions, 1 + 2 + 3);  // one per clip: 9, 9+5, 9+9+5 frames
+  }
+  // Through the CLI as well (re-training replaces the model and tokens).
+  EXPECT_EQ(sh({LOONG_BIN, "text", "train", "--db", (d / "db").string(), "--vocab-size", "200"}), 0);
+  CorpusReader r(d / "db");
+  ASSERT_TRUE(r.blob("sentencepiece.model"));
+  EXPECT_FALSE(r.text_model_id().empty());
+  std::map<std::string, std::vector<int32_t>> toks;
+  for (auto& c : r.list_clips()) {
+    auto t = r.text_tokens(c.id);
+    ASSERT_TRUE(t) << c.id;
+    ASSERT_FALSE(t->empty());
+    for (int32_t id : *t) EXPECT_GE(id, 0);
+    if (c.clip_index == 0) toks[c.caption] = *t;
+  }
+  auto& red = toks.at("the red ball moves left");
+  auto& blue = toks.at("the blue ball moves right");
+  auto& ru = toks.at("красный мяч движется влево");
+  EXPECT_NE(red, blue);
+  // Shared words give shared ids; the Cyrillic caption is not mapped to <unk> (id 0) only.
+  int shared = 0;
+  for (int32_t id : red) shared += std::count(blue.begin(), blue.end(), id) > 0;
+  EXPECT_GE(shared, 2);
+  EXPECT_GT(std::count_if(ru.begin(), ru.end(), [](int32_t id) { return id != 0; }), 0);
 }

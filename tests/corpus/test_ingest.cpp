@@ -165,10 +165,12 @@ TEST(Ingest, RoundTripMovingMnistMatchesFfmpegCliAndCorpus) {
   CorpusReader r(d / "db");
   auto clips = r.list_clips();
   ASSERT_EQ(clips.size(), 6u);
-  const ClipInfo& c0 = clips[0].video_key == file_key(d / "test/000000.mp4") ? clips[0] : clips[0];
-  EXPECT_EQ(c0.split, "test");
-  EXPECT_NE(c0.caption.find("the digit"), std::string::npos);
   std::string key = file_key(d / "test/000000.mp4");
+  const ClipInfo c0 = r.clip(make_clip_id(key, 0));
+  EXPECT_EQ(c0.split, "test");
+  EXPECT_EQ(c0.pixel_frames, 17);
+  EXPECT_EQ(c0.latent_frames, 5);
+  EXPECT_NE(c0.caption.find("the digit"), std::string::npos);
   auto frames = r.read_frames(make_clip_id(key, 0), 0, 17);
   ASSERT_EQ(frames.size(), 17u * 64 * 64 * 3);
   double sum = 0;

@@ -3,6 +3,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/log.h>
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 }
@@ -28,6 +29,9 @@ void write_mp4(const std::filesystem::path& path, const std::vector<std::vector<
     if (c->pb) avio_closep(&c->pb);
     avformat_free_context(c);
   });
+  // libavcodec's x264 wrapper prints the encoder's settings banner at INFO level for every file;
+  // FFmpeg's INFO messages are not wanted in this process (warnings and errors still print).
+  if (av_log_get_level() > AV_LOG_WARNING) av_log_set_level(AV_LOG_WARNING);
   const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
   const bool x264 = codec != nullptr;
   if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
@@ -47,6 +51,10 @@ void write_mp4(const std::filesystem::path& path, const std::vector<std::vector<
   if (x264) {
     av_opt_set(enc->priv_data, "crf", "12", 0);
     av_opt_set(enc->priv_data, "preset", "veryfast", 0);
+    // x264 prints its encoding statistics at INFO level on close; they would bury the progress
+    // lines of `loong dataset` (12 lines per video). Its warnings and errors are not needed here
+    // either: a failure shows up as an error return, which is reported.
+    av_opt_set(enc->priv_data, "x264-params", "log=-1", 0);
   } else {
     enc->bit_rate = 2000000;
     enc->qmax = 4;

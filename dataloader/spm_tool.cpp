@@ -4,6 +4,7 @@
 // `loong text train` runs this helper instead of linking SentencePiece.
 //   loong-sentencepiece train  --input CAPTIONS.txt --vocab-size N --model OUT.model [--model-type bpe]
 //   loong-sentencepiece encode --model M.model --input CAPTIONS.txt --output IDS.txt
+//   loong-sentencepiece pieces --model M.model --output N.txt   (writes the piece count, V_text)
 // Input: one caption per line (UTF-8). Encode output: one line per caption, ids separated by
 // spaces. Exit status 0 on success, 1 with a message on stderr otherwise.
 #include <sentencepiece_processor.h>
@@ -47,10 +48,19 @@ int fail(const std::string& m) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return fail("usage: loong-sentencepiece train|encode --flag value ...");
+  if (argc < 2) return fail("usage: loong-sentencepiece train|encode|pieces --flag value ...");
   std::string mode = argv[1];
   std::map<std::string, std::string> a;
   for (int i = 2; i + 1 < argc; i += 2) a[argv[i]] = argv[i + 1];
+  if (mode == "pieces") {
+    sentencepiece::SentencePieceProcessor sp;
+    auto st = sp.Load(a["--model"]);
+    if (!st.ok()) return fail("cannot load model " + a["--model"] + ": " + st.ToString());
+    std::ofstream out(a["--output"]);
+    out << sp.GetPieceSize() << "\n";
+    if (!out) return fail("cannot write " + a["--output"]);
+    return 0;
+  }
   std::vector<std::string> lines;
   if (!read_lines(a["--input"], lines)) return fail("cannot read " + a["--input"]);
   if (mode == "train") {

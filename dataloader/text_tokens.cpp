@@ -25,44 +25,56 @@ std::filesystem::path sentencepiece_tool() {
   return LOONG_SENTENCEPIECE_BUILD_PATH;
 }
 
-TextTrainSummary train_text_tokens(CorpusWriter& corpus, int vocab_size, const std::filesystem::path& scratch,
-                                   const std::string& model_type) {
-  if (model_type != "bpe" && model_type != "unigram") throw ConfigError("--model-type must be bpe or unigram");
-  if (vocab_size < 8 || vocab_size > 1000000) throw ConfigError("--vocab-size must be in [8, 1000000]");
-  auto clips = corpus.list_clips();
-  if (clips.empty()) throw InputError("corpus " + corpus.dir().string() + " has no clips (run `loong ingest` first)");
-  std::filesystem::create_directories(scratch);
-  const auto captions = scratch / "captions.txt", model = scratch / "sentencepiece.model", ids = scratch / "ids.txt";
-  std::string text;
-  for (auto& c : clips) {
-    std::string cap = c.caption;
-    for (auto& ch : cap)
-      if (ch == '\n' || ch == '\r') ch = ' ';
-    text += cap + "\n";
+namespace {
+
+std::string one_line(std::string s) {
+  for (auto& ch : s)
+    if (ch == '\n' || ch == '\r') ch = ' ';
+  return s;
+}
+
+// Removes the scratch directory however the caller leaves.
+struct ScratchDir {
+  std::filesystem::path path;
+  explicit ScratchDir(std::filesystem::path p) : path(std::move(p)) { std::filesystem::create_directories(path); }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
   }
+};
+
+// V_text of a model file, from the helper.
+int piece_count(const std::string& tool, const std::filesystem::path& model, const std::filesystem::path& out) {
+  if (run_command({tool, "pieces", "--model", model.string(), "--output", out.string()}) != 0)
+    throw IoError("cannot read the SentencePiece model " + model.string() + " (" + tool + " pieces)");
+  int n = std::atoi(read_file(out).c_str());
+  if (n <= 0) throw FormatError("SentencePiece model " + model.string() + " has no pieces");
+  return n;
+}
+
+// Encodes the captions of `clips` with `model` and stores them as text tokens of model `s.model_id`.
+void encode_and_store(CorpusWriter& corpus, const std::vector<ClipInfo>& clips, const std::string& tool,
+                      const std::filesystem::path& model, const std::filesystem::path& scratch, TextTrainSummary& s) {
+  if (clips.empty()) return;
+  const auto captions = scratch / "encode.txt", ids = scratch / "ids.txt";
+  std::string text;
+  for (auto& c : clips) text += one_line(c.caption) + "\n";
   write_file_atomic(captions, text);
-  const std::string tool = sentencepiece_tool().string();
-  if (run_command({tool, "train", "--input", captions.string(), "--vocab-size", std::to_string(vocab_size), "--model",
-                   model.string(), "--model-type", model_type}) != 0)
-    throw IoError("SentencePiece training failed (" + tool + " train, see the message above)");
-  if (run_command(
-          {tool, "encode", "--model", model.string(), "--input", captions.string(), "--output", ids.string()}) != 0)
-    throw IoError("SentencePiece encoding failed (" + tool + " encode)");
-  const std::string blob = read_file(model);
-  corpus.put_blob("sentencepiece.model", blob);
-  TextTrainSummary s;
-  s.model_id = hex64(fnv1a64(blob));
+  if (run_command({tool, "encode", "--model", model.string(), "--input", captions.string(), "--output",
+                   ids.string()}) != 0)
+    throw IoError("SentencePiece encoding failed (" + tool + " encode, see the message above)");
   std::ifstream in(ids);
   std::string line;
   size_t i = 0;
-  int max_id = -1;
-  while (std::getline(in, line) && i < clips.size()) {
+  while (i < clips.size() && std::getline(in, line)) {
     std::istringstream ls(line);
     std::vector<int32_t> toks;
     int t;
     while (ls >> t) {
+      if (t < 0 || t >= s.vocab_size)
+        throw IoError(tool + " encode returned token " + std::to_string(t) + " outside [0, " +
+                      std::to_string(s.vocab_size) + ") for clip " + clips[i].id);
       toks.push_back(t);
-      max_id = std::max(max_id, t);
     }
     corpus.put_text_tokens(clips[i].id, s.model_id, toks);
     s.tokens += static_cast<int64_t>(toks.size());
@@ -72,10 +84,65 @@ TextTrainSummary train_text_tokens(CorpusWriter& corpus, int vocab_size, const s
   if (i != clips.size())
     throw IoError(tool + " encode produced " + std::to_string(i) + " lines for " + std::to_string(clips.size()) +
                   " captions");
-  s.captions = static_cast<int64_t>(i);
-  s.vocab_size = max_id + 1;
-  std::error_code ec;
-  std::filesystem::remove_all(scratch, ec);
+  s.captions += static_cast<int64_t>(i);
+}
+
+}  // namespace
+
+TextTrainSummary train_text_tokens(CorpusWriter& corpus, int vocab_size, const std::filesystem::path& scratch_dir,
+                                   const std::string& model_type, const std::string& train_split) {
+  if (model_type != "bpe" && model_type != "unigram") throw ConfigError("--model-type must be bpe or unigram");
+  if (vocab_size < 8 || vocab_size > 1000000) throw ConfigError("--vocab-size must be in [8, 1000000]");
+  auto clips = corpus.list_clips();
+  if (clips.empty()) throw InputError("corpus " + corpus.dir().string() + " has no clips (run `loong ingest` first)");
+  std::string text;
+  int64_t trained_on = 0;
+  for (auto& c : clips) {
+    if (!train_split.empty() && c.split != train_split) continue;
+    text += one_line(c.caption) + "\n";
+    ++trained_on;
+  }
+  if (trained_on == 0)
+    throw InputError("corpus " + corpus.dir().string() + " has no captions in split '" + train_split +
+                     "' to train on (use --train-split \"\" for every split)");
+  ScratchDir scratch(scratch_dir);
+  const auto captions = scratch.path / "captions.txt", model = scratch.path / "sentencepiece.model";
+  write_file_atomic(captions, text);
+  const std::string tool = sentencepiece_tool().string();
+  if (run_command({tool, "train", "--input", captions.string(), "--vocab-size", std::to_string(vocab_size), "--model",
+                   model.string(), "--model-type", model_type}) != 0)
+    throw IoError("SentencePiece training failed (" + tool + " train, see the message above)");
+  const std::string blob = read_file(model);
+  TextTrainSummary s;
+  s.model_id = hex64(fnv1a64(blob));
+  s.trained_on = trained_on;
+  s.vocab_size = piece_count(tool, model, scratch.path / "pieces.txt");
+  // The model first: tokens naming a model id that is not stored would be unusable.
+  corpus.put_blob("sentencepiece.model", blob);
+  encode_and_store(corpus, clips, tool, model, scratch.path, s);
+  return s;
+}
+
+TextTrainSummary tokenize_new_captions(CorpusWriter& corpus, const std::filesystem::path& scratch_dir, bool all) {
+  auto blob = corpus.blob("sentencepiece.model");
+  if (!blob)
+    throw InputError("corpus " + corpus.dir().string() + " has no SentencePiece model (run `loong text train --db " +
+                     corpus.dir().string() + "` first)");
+  ScratchDir scratch(scratch_dir);
+  const auto model = scratch.path / "sentencepiece.model";
+  write_file_atomic(model, *blob);
+  const std::string tool = sentencepiece_tool().string();
+  TextTrainSummary s;
+  s.model_id = hex64(fnv1a64(*blob));
+  s.vocab_size = piece_count(tool, model, scratch.path / "pieces.txt");
+  std::vector<ClipInfo> todo;
+  for (auto& c : corpus.list_clips()) {
+    if (!all && corpus.text_tokens_model(c.id) == s.model_id)
+      ++s.already_current;
+    else
+      todo.push_back(std::move(c));
+  }
+  encode_and_store(corpus, todo, tool, model, scratch.path, s);
   return s;
 }
 

@@ -1,5 +1,6 @@
 #include "dataloader/ingest.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -66,7 +67,7 @@ IngestSummary ingest(const std::filesystem::path& manifest_path, const std::file
 
   IngestSummary s;
   s.videos_listed = static_cast<int64_t>(m.entries.size());
-  for (auto& p : m.problems) s.skipped.push_back({p.reason});
+  for (auto& p : m.problems) s.skipped.push_back({p.reason, p.line});
   const std::string mname = manifest_path.filename().string();
 
   std::mutex mu;
@@ -139,7 +140,7 @@ IngestSummary ingest(const std::filesystem::path& manifest_path, const std::file
       std::lock_guard<std::mutex> lock(mu);
       ++done;
       if (!skip.empty()) {
-        s.skipped.push_back({skip});
+        s.skipped.push_back({skip, e.line});
       } else if (present) {
         ++s.videos_present;
       } else {
@@ -156,6 +157,9 @@ IngestSummary ingest(const std::filesystem::path& manifest_path, const std::file
   for (auto& t : pool) t.join();
   if (o.progress) bar.finish(std::to_string(s.clips) + " clips, " + std::to_string(s.skipped.size()) + " skipped");
   writer.flush();
+  // Threads finish videos in any order; report skips in manifest order.
+  std::stable_sort(s.skipped.begin(), s.skipped.end(),
+                   [](const IngestSkip& a, const IngestSkip& b) { return a.line < b.line; });
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return s;
 }

@@ -29,6 +29,7 @@ struct IngestOptions {
 
 struct IngestSkip {
   std::string reason;  // names the manifest line and the file
+  int line = 0;        // 1-based manifest line; IngestSummary::skipped is ordered by it
 };
 
 struct IngestSummary {
@@ -37,7 +38,7 @@ struct IngestSummary {
   int64_t videos_present = 0;     // already in the corpus (same file bytes), not decoded again
   int64_t clips = 0, frames = 0;  // written by this run
   double seconds = 0;
-  std::vector<IngestSkip> skipped;  // malformed manifest lines and rejected videos
+  std::vector<IngestSkip> skipped;  // malformed manifest lines and rejected videos, in manifest order
 };
 
 // Ingests `manifest` into the corpus at `db_dir` (created if missing). Throws ConfigError for bad

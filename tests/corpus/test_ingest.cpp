@@ -228,6 +228,9 @@ TEST(Ingest, BadInputsAreSkippedWithReasonsAndGoodOnesLand) {
   IngestSummary s = ingest(write_manifest(d, m), d / "db", o);
   EXPECT_EQ(s.videos_ingested, 2);
   ASSERT_EQ(s.skipped.size(), 8u);
+  // Reported in manifest order (lines 3..10), whichever thread finished first.
+  for (size_t i = 0; i < s.skipped.size(); ++i)
+    EXPECT_EQ(s.skipped[i].reason.rfind("m.csv:" + std::to_string(i + 3) + ":", 0), 0u) << s.skipped[i].reason;
   auto reason_for = [&](const std::string& needle) {
     for (auto& k : s.skipped)
       if (k.reason.find(needle) != std::string::npos) return k.reason;

@@ -6,21 +6,12 @@
 
 #include "core/error.h"
 #include "generate/kv_cache_decoder.h"
+#include "tests/common/tiny_llama.h"
 
 using namespace loong;
 
 namespace {
-LlamaConfig tiny() {
-  LlamaConfig c;
-  c.hidden_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.intermediate_size = 48;
-  c.vocab_size = 40;
-  c.max_position_embeddings = 160;
-  return c;
-}
+LlamaConfig tiny() { return loong::testing::tiny_llama(40, 160); }
 }  // namespace
 
 TEST(KvCacheDecoder, LogitsEqualTheFullForwardAtEveryPosition) {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
-#include <cmath>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -11,20 +11,12 @@
 #include "worker/llama_model.h"
 
 namespace fs = std::filesystem;
+#include "tests/common/tiny_llama.h"
+
 using namespace loong;
 
 namespace {
-LlamaConfig tiny() {
-  LlamaConfig c;
-  c.hidden_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.intermediate_size = 48;
-  c.vocab_size = 50;
-  c.max_position_embeddings = 64;
-  return c;
-}
+LlamaConfig tiny() { return loong::testing::tiny_llama(50, 64); }
 fs::path temp_dir(const std::string& name) {
   auto d = fs::temp_directory_path() / ("loong_test_worker_" + std::to_string(::getpid())) / name;
   fs::remove_all(d);

@@ -51,13 +51,20 @@ int64_t Coordinator::samples_per_step(const CurriculumStage& s) const {
   return std::max<int64_t>(1, s.batch_tokens / L / unit) * unit;
 }
 
+proto::StepReport Coordinator::execute(const proto::WorkUnit& unit) {
+  const auto t = Clock::now();
+  proto::StepReport r = link_.execute(unit);
+  waiting_s_ += since(t);
+  return r;
+}
+
 void Coordinator::checkpoint(const proto::TrainingState& state) {
   const auto t = Clock::now();
   proto::WorkUnit unit;
   unit.set_kind(proto::WorkUnit::CHECKPOINT);
   unit.set_step(state.step());
   unit.set_checkpoint_dir(store_.begin(state.step()).string());
-  link_.execute(unit);
+  execute(unit);
   const fs::path dir = store_.commit(state.step(), state, job_.keep_last);
   const double secs = since(t);
   spdlog::info("checkpoint {} written in {:.2f} s", dir.string(), secs);
@@ -87,7 +94,7 @@ void Coordinator::evaluate(size_t stage_index, uint64_t step) {
     ref->set_clip_id(eligible[i].clip_id);
     ref->set_latent_frames(static_cast<uint32_t>(s.latent_frames));
   }
-  const proto::StepReport r = link_.execute(unit);
+  const proto::StepReport r = execute(unit);
   const double loss = r.weight_sum() > 0 ? r.loss_weighted_sum() / r.weight_sum() : 0.0;
   double video_sum = 0, video_count = 0;
   for (int f = 0; f < r.frame_loss_sum_size(); ++f)
@@ -156,6 +163,8 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
   const int64_t total = job_.curriculum.total_steps();
   ProgressBar bar("train", total);
   int64_t steps_this_run = 0;
+  auto last_report = Clock::now();
+  double waiting_at_report = waiting_s_;
   while (static_cast<int64_t>(state.step()) < total) {
     const auto [si, in_stage] = job_.curriculum.locate(static_cast<int64_t>(state.step()));
     const CurriculumStage& stage = job_.curriculum.stages[si];
@@ -186,9 +195,14 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
       ref->set_clip_id(orders[si]->clip_at(static_cast<int64_t>(first + i)));
       ref->set_latent_frames(static_cast<uint32_t>(stage.latent_frames));
     }
-    const auto t = Clock::now();
-    const proto::StepReport r = link_.execute(unit);
-    const double step_s = since(t);
+    // The coordinator's own time for this step: wall time since the previous step's report, less
+    // the time spent waiting for workers on evaluation and checkpoint units in between.
+    const double coordinator_s = since(last_report) - (waiting_s_ - waiting_at_report);
+    const double waiting_before = waiting_s_;
+    const proto::StepReport r = execute(unit);
+    const double step_s = waiting_s_ - waiting_before;
+    last_report = Clock::now();
+    waiting_at_report = waiting_s_;
     state.set_consumed_samples(si, first + S);
     state.set_step(state.step() + 1);
     state.set_stage(static_cast<uint32_t>(si));
@@ -212,7 +226,9 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
                         {"compute_s", r.compute_s()},
                         {"comm_s", r.tp_comm_s() + r.pp_wait_s() + r.dp_comm_s()},
                         {"data_wait_s", r.data_wait_s()},
-                        {"step_s", step_s}};
+                        {"step_s", step_s},
+                        {"coordinator_s", coordinator_s},
+                        {"tokens", tokens}};
     log_ << j.dump() << "\n" << std::flush;
     char status[96];
     std::snprintf(status, sizeof status, "stage %zu loss %.4f", si + 1, loss);

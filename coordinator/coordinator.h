@@ -59,6 +59,8 @@ class Coordinator {
   int64_t samples_per_step(const CurriculumStage& s) const;
   void checkpoint(const proto::TrainingState& state);
   void evaluate(size_t stage_index, uint64_t step);
+  // link_.execute, timed: the time spent waiting for workers is not the coordinator's own time.
+  proto::StepReport execute(const proto::WorkUnit& unit);
 
   const TrainJob& job_;
   SampleSource& source_;
@@ -66,6 +68,7 @@ class Coordinator {
   CheckpointStore store_;
   std::vector<ClipEntry> train_clips_, test_clips_;
   std::ofstream log_;
+  double waiting_s_ = 0;  // seconds spent in link_.execute so far (all unit kinds)
 };
 
 }  // namespace loong

@@ -209,7 +209,17 @@ void register_tokenizer(CLI::App& app) {
     CorpusWriter corpus(std::get<0>(*en));
     auto t = tok::VideoTokenizer::load(std::get<1>(*en));
     const std::string& id = std::get<2>(*en);
-    corpus.put_blob("tokenizer/" + id, read_file(fs::path(std::get<1>(*en)) / "tokenizer.json"));
+    // tokenizer.json plus the weights' fingerprint: training checkpoints record it, and
+    // `loong generate` refuses a tokenizer whose weights differ from the one the codes came from.
+    const fs::path tok_json = fs::path(std::get<1>(*en)) / "tokenizer.json";
+    nlohmann::json blob;
+    try {
+      blob = nlohmann::json::parse(read_file(tok_json));
+    } catch (const nlohmann::json::exception& e) {
+      throw ConfigError(tok_json.string() + ": not valid JSON: " + e.what());
+    }
+    blob["fingerprint"] = t.fingerprint();
+    corpus.put_blob("tokenizer/" + id, blob.dump(2) + "\n");
     auto clips = corpus.list_clips();
     ProgressBar bar("encode", static_cast<int64_t>(clips.size()));
     int64_t done = 0, skipped = 0;

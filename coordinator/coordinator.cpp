@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "worker/sequence_manifest.h"
 
 namespace fs = std::filesystem;
 
@@ -58,12 +59,24 @@ proto::StepReport Coordinator::execute(const proto::WorkUnit& unit) {
   return r;
 }
 
+void Coordinator::write_sequence_manifest(const fs::path& dir, const proto::TrainingState& state) const {
+  int64_t longest = 1;
+  for (const auto& s : job_.curriculum.stages) longest = std::max(longest, s.latent_frames);
+  const CurriculumStage& stage = job_.curriculum.stages.at(state.stage());
+  const SourceProvenance provenance = source_.provenance();
+  SequenceManifest::for_training(source_.vocab(), job_.shape(stage.latent_frames, source_.grid_h(), source_.grid_w()),
+                                 longest, provenance)
+      .write(dir, provenance.text_model);
+}
+
 void Coordinator::checkpoint(const proto::TrainingState& state) {
   const auto t = Clock::now();
   proto::WorkUnit unit;
   unit.set_kind(proto::WorkUnit::CHECKPOINT);
   unit.set_step(state.step());
-  unit.set_checkpoint_dir(store_.begin(state.step()).string());
+  const fs::path tmp = store_.begin(state.step());
+  write_sequence_manifest(tmp, state);
+  unit.set_checkpoint_dir(tmp.string());
   execute(unit);
   const fs::path dir = store_.commit(state.step(), state, job_.keep_last);
   const double secs = since(t);

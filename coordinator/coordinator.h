@@ -58,6 +58,8 @@ class Coordinator {
  private:
   int64_t samples_per_step(const CurriculumStage& s) const;
   void checkpoint(const proto::TrainingState& state);
+  // sequence.json + text_model.spm (worker/sequence_manifest.h): what generation needs.
+  void write_sequence_manifest(const std::filesystem::path& dir, const proto::TrainingState& state) const;
   void evaluate(size_t stage_index, uint64_t step);
   // link_.execute, timed: the time spent waiting for workers is not the coordinator's own time.
   proto::StepReport execute(const proto::WorkUnit& unit);

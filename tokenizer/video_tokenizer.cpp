@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/checksum.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
+#include "dataloader/corpus.h"
 #include "ops/cpu/ops.h"
 
 namespace loong::tok {
@@ -166,6 +168,11 @@ TokenizerLosses VideoTokenizer::train_step(const uint8_t* clips, int64_t n, int6
   if (opt.revive_every > 0 && step_ % opt.revive_every == 0) L.revived = quantizer_.revive_dead_codes();
   L.codes_in_use = quantizer_.codes_in_use();
   return L;
+}
+
+std::string VideoTokenizer::fingerprint() const {
+  const auto p = store_.params();
+  return hex64(fnv1a64(std::string_view(reinterpret_cast<const char*>(p.data()), p.size() * sizeof(float))));
 }
 
 void VideoTokenizer::save(const std::filesystem::path& dir) const {

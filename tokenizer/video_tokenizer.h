@@ -61,6 +61,10 @@ class VideoTokenizer {
   TokenizerLosses train_step(const uint8_t* clips, int64_t n, int64_t frames, int64_t h, int64_t w,
                              const TokenizerOptim& opt, float lr);
   int64_t steps_taken() const { return step_; }
+  // Identity of the weights: FNV-1a 64 of every parameter's bytes, 16 hex digits. Two tokenizers
+  // with the same fingerprint encode and decode identically; recorded by `loong tokenizer encode`
+  // in the corpus and from there in training checkpoints, checked by `loong generate`.
+  std::string fingerprint() const;
 
   // <dir>/tokenizer.safetensors (+ optimizer moments) and <dir>/tokenizer.json (config, steps).
   void save(const std::filesystem::path& dir) const;

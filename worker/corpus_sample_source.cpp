@@ -67,9 +67,15 @@ CorpusSampleSource::CorpusSampleSource(const std::filesystem::path& db, const st
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(where + ": tokenizer blob '" + tokenizer_id + "' is not a tokenizer.json (" + e.what() + ")");
   }
+  provenance_.tokenizer_id = tokenizer_id;
+  provenance_.tokenizer_json = *tok;
+  provenance_.text_model = *sp;
+  bool mixed_fps = false;
   for (const auto& c : corpus_->list_clips()) {
     auto vt = corpus_->video_tokens(tokenizer_id, c.id);
     if (!vt) continue;  // not encoded (yet): not eligible
+    if (provenance_.fps == 0) provenance_.fps = c.fps;
+    mixed_fps = mixed_fps || c.fps != provenance_.fps;
     if (grid_h_ == 0) grid_h_ = vt->grid_height, grid_w_ = vt->grid_width;
     if (vt->grid_height != grid_h_ || vt->grid_width != grid_w_)
       throw FormatError(where + ": clip " + c.id + " has a " + std::to_string(vt->grid_height) + "x" +
@@ -81,6 +87,7 @@ CorpusSampleSource::CorpusSampleSource(const std::filesystem::path& db, const st
       throw FormatError(where + ": clip ids " + it->second + " and " + c.id + " collide");
     by_split_[c.split].push_back({h, vt->latent_frames});
   }
+  if (mixed_fps) provenance_.fps = 0;  // clips ingested at different rates: no single frame rate
   if (ids_.empty()) throw InputError(where + ": no clip has video tokens for tokenizer id '" + tokenizer_id + "'");
 }
 

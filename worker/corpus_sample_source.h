@@ -23,12 +23,14 @@ class CorpusSampleSource final : public SampleSource {
   std::vector<ClipEntry> clips(const std::string& split) const override;
   ClipTokens fetch(uint64_t clip_id, int64_t frames) override;
   std::string describe() const override;
+  SourceProvenance provenance() const override { return provenance_; }
 
  private:
   std::unique_ptr<CorpusReader> corpus_;
   std::string tokenizer_;
   VocabLayout vocab_;
   int64_t grid_h_ = 0, grid_w_ = 0;
+  SourceProvenance provenance_;
   std::map<uint64_t, std::string> ids_;
   std::map<std::string, std::vector<ClipEntry>> by_split_;
 };

@@ -19,6 +19,16 @@ struct ClipTokens {
   std::vector<int32_t> codes;  // frames * grid_h * grid_w code ids, < codebook
 };
 
+// Where the tokens came from, recorded in every training checkpoint (worker/sequence_manifest.h) so
+// that generation needs nothing but the checkpoint and the video tokenizer. Empty fields: unknown.
+struct SourceProvenance {
+  double fps = 0;               // frame rate of the clips, frames per second
+  std::string tokenizer_id;     // video-token column the codes came from
+  std::string tokenizer_json;   // the tokenizer's tokenizer.json as stored with the codes (config,
+                                // steps, and "fingerprint" of the weights when recorded)
+  std::string text_model;       // serialized SentencePiece model that made the caption tokens
+};
+
 class SampleSource {
  public:
   virtual ~SampleSource() = default;
@@ -34,6 +44,8 @@ class SampleSource {
   virtual ClipTokens fetch(uint64_t clip_id, int64_t frames) = 0;
   // A human-readable name for logs ("corpus /data/mnist.db, tokenizer vq-1024").
   virtual std::string describe() const = 0;
+  // Provenance for checkpoints; a source without one (test fixtures) returns an empty one.
+  virtual SourceProvenance provenance() const { return {}; }
 };
 
 }  // namespace loong

@@ -13,80 +13,27 @@ briefly trained video tokenizer, encoded), starts cluster/slurm/local-cluster, t
      as the uninterrupted run.
 The cluster is stopped by its PIDs at the end.
 """
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 
+from mnist_job import Checks, build_corpus, checkpoint_file, final_loss, read_bytes, sh, train_log, write_job
+
 LOONG, REPO, WORK = sys.argv[1:4]
-failures = []
-
-
-def check(cond, what):
-    print(("  ok   " if cond else "  FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def sh(*args, **kw):
-    return subprocess.run(list(args), check=True, capture_output=True, text=True, **kw).stdout
-
-
-def final_loss(ckpt, step):
-    last = None
-    for line in open(os.path.join(ckpt, "train_log.jsonl")):
-        j = json.loads(line)
-        if j.get("step") == step and "loss" in j and not j.get("eval"):
-            last = j["loss"]
-    return last
+check = Checks()
 
 
 def main():
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     os.chdir(WORK)
-    L = LOONG
-    sh(L, "dataset", "moving-mnist", "--out", "mm", "--count", "24", "--frames", "17", "--split", "train")
-    sh(L, "dataset", "moving-mnist", "--out", "mm", "--count", "8", "--frames", "17", "--split", "test", "--seed", "2")
-    sh(L, "ingest", "--manifest", "mm/train.csv", "--db", "corpus", "--clip-frames", "17", "--no-progress")
-    sh(L, "ingest", "--manifest", "mm/test.csv", "--db", "corpus", "--clip-frames", "17", "--no-progress")
-    sh(L, "text", "train", "--db", "corpus", "--vocab-size", "64")
-    sh(L, "tokenizer", "train", "--db", "corpus", "--config", f"{REPO}/configs/tokenizer_mnist.toml", "--out", "tok",
-       "--steps", "4")
-    sh(L, "tokenizer", "encode", "--db", "corpus", "--tokenizer", "tok", "--id", "default")
+    db = build_corpus(LOONG, WORK)
     steps = 120
 
     def job(name):
-        path = os.path.join(WORK, name + ".toml")
-        with open(path, "w") as f:
-            f.write(f"""
-[model]
-hidden_size = 64
-num_hidden_layers = 2
-num_attention_heads = 4
-num_key_value_heads = 2
-intermediate_size = 176
-[data]
-db = "{WORK}/corpus"
-text_budget = 16
-[train]
-micro_batch_size = 2
-eval_every = 0
-[[curriculum.stage]]
-latent_frames = 1
-batch_tokens = 1024
-steps = {steps // 2}
-[[curriculum.stage]]
-latent_frames = 5
-batch_tokens = 2048
-steps = {steps // 2}
-[checkpoint]
-dir = "{WORK}/{name}"
-every = 20
-""")
-        return path
+        return write_job(os.path.join(WORK, name + ".toml"), db, os.path.join(WORK, name), steps, 20)
 
     cluster = os.path.join(WORK, "slurm")
     env = dict(os.environ)
@@ -127,10 +74,10 @@ every = 20
         ref = job("reference")
         jid = submit(ref)
         check(wait_done(jid, 300) == "COMPLETED", "the batch job completed")
-        final = os.path.join(WORK, "reference", f"step_{steps:08d}")
-        check(os.path.exists(os.path.join(final, "DONE")), "it wrote its final checkpoint")
-        losses = [json.loads(l) for l in open(os.path.join(WORK, "reference", "train_log.jsonl"))]
-        check(len([l for l in losses if "loss" in l]) == steps, f"every one of the {steps} steps was logged")
+        check(os.path.exists(checkpoint_file(os.path.join(WORK, "reference"), steps, "DONE")),
+              "it wrote its final checkpoint")
+        logged = sum(len(run["steps"]) for run in train_log(os.path.join(WORK, "reference")))
+        check(logged == steps, f"every one of the {steps} steps was logged")
 
         print("2. signalled mid-run, requeued, resumed")
         cfg = job("interrupted")
@@ -149,15 +96,11 @@ every = 20
               "the log shows the signal checkpoint, the requeue and the resume")
         check(final_loss(os.path.join(WORK, "interrupted"), steps) == final_loss(os.path.join(WORK, "reference"), steps),
               "final loss equals the uninterrupted run's")
-        a = open(os.path.join(final, "model.safetensors"), "rb").read()
-        b = open(os.path.join(WORK, "interrupted", f"step_{steps:08d}", "model.safetensors"), "rb").read()
-        check(a == b, "final weights are bit-identical")
+        check(read_bytes(checkpoint_file(os.path.join(WORK, "reference"), steps)) ==
+              read_bytes(checkpoint_file(os.path.join(WORK, "interrupted"), steps)), "final weights are bit-identical")
     finally:
         subprocess.run([f"{REPO}/cluster/slurm/local-cluster", "stop", cluster])
-    if failures:
-        print("FAILED:\n  " + "\n  ".join(failures))
-        sys.exit(1)
-    print("slurm: all checks passed")
+    check.finish("slurm")
 
 
 main()

@@ -1,12 +1,17 @@
 // `loong tokenizer train | eval | encode`: the causal 3D-CNN VQ video tokenizer on a corpus.
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <set>
 
 #include "apps/commands.h"
+#include "apps/metrics_flags.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/png.h"
@@ -117,7 +122,102 @@ Eval evaluate(tok::VideoTokenizer& t, const tok::CorpusClipSampler& s, int64_t n
   return e;
 }
 
-void run_train(const std::string& db, const std::string& config, const std::string& out, int64_t steps_override) {
+// Progress of `loong tokenizer train` as Prometheus metrics (`loong_tokenizer_*`), per step.
+class TokenizerTrainMetrics {
+ public:
+  TokenizerTrainMetrics(prometheus::Registry& r, int64_t steps_planned, int64_t codebook_size)
+      : codebook_size_(codebook_size),
+        step_(prometheus::BuildGauge()
+                  .Name("loong_tokenizer_train_step")
+                  .Help("Training steps done")
+                  .Register(r)
+                  .Add({})),
+        loss_(prometheus::BuildGauge()
+                  .Name("loong_tokenizer_train_loss")
+                  .Help("Losses of the last step: kind=l1|l2 (reconstruction, pixels in [0,1]), codebook, "
+                        "commitment, total")
+                  .Register(r)),
+        perplexity_(prometheus::BuildGauge()
+                        .Name("loong_tokenizer_codebook_perplexity")
+                        .Help("Perplexity of the code distribution of the last batch (exp of its entropy)")
+                        .Register(r)
+                        .Add({})),
+        in_use_(prometheus::BuildGauge()
+                    .Name("loong_tokenizer_codebook_codes_in_use")
+                    .Help("Codes whose usage is above the dead-code threshold")
+                    .Register(r)
+                    .Add({})),
+        usage_(prometheus::BuildGauge()
+                   .Name("loong_tokenizer_codebook_usage_ratio")
+                   .Help("Codes in use over the codebook size")
+                   .Register(r)
+                   .Add({})),
+        revived_(prometheus::BuildCounter()
+                     .Name("loong_tokenizer_codebook_revived_codes_total")
+                     .Help("Dead codes re-seeded from encoder outputs")
+                     .Register(r)
+                     .Add({})),
+        clips_(prometheus::BuildCounter()
+                   .Name("loong_tokenizer_train_clips_total")
+                   .Help("Clip windows trained on by this run")
+                   .Register(r)
+                   .Add({})),
+        clips_per_s_(prometheus::BuildGauge()
+                         .Name("loong_tokenizer_train_clips_per_second")
+                         .Help("Clip windows per second in the last step")
+                         .Register(r)
+                         .Add({})),
+        lr_(prometheus::BuildGauge()
+                .Name("loong_tokenizer_train_learning_rate")
+                .Help("Learning rate of the last step")
+                .Register(r)
+                .Add({})),
+        saves_(prometheus::BuildCounter()
+                   .Name("loong_tokenizer_checkpoints_written_total")
+                   .Help("Times the tokenizer (weights + optimizer state) was saved")
+                   .Register(r)
+                   .Add({})) {
+    prometheus::BuildGauge()
+        .Name("loong_tokenizer_train_steps_planned")
+        .Help("Steps the training runs to (train.steps)")
+        .Register(r)
+        .Add({})
+        .Set(static_cast<double>(steps_planned));
+  }
+
+  void record_step(int64_t step, const tok::TokenizerLosses& l, double lr, int64_t clips, double seconds) {
+    step_.Set(static_cast<double>(step));
+    loss_.Add({{"kind", "l1"}}).Set(l.l1);
+    loss_.Add({{"kind", "l2"}}).Set(l.l2);
+    loss_.Add({{"kind", "codebook"}}).Set(l.codebook);
+    loss_.Add({{"kind", "commitment"}}).Set(l.commitment);
+    loss_.Add({{"kind", "total"}}).Set(l.total());
+    perplexity_.Set(l.perplexity);
+    in_use_.Set(static_cast<double>(l.codes_in_use));
+    usage_.Set(static_cast<double>(l.codes_in_use) / static_cast<double>(codebook_size_));
+    revived_.Increment(static_cast<double>(l.revived));
+    clips_.Increment(static_cast<double>(clips));
+    if (seconds > 0) clips_per_s_.Set(static_cast<double>(clips) / seconds);
+    lr_.Set(lr);
+  }
+  void record_save() { saves_.Increment(); }
+
+ private:
+  int64_t codebook_size_;
+  prometheus::Gauge& step_;
+  prometheus::Family<prometheus::Gauge>& loss_;
+  prometheus::Gauge& perplexity_;
+  prometheus::Gauge& in_use_;
+  prometheus::Gauge& usage_;
+  prometheus::Counter& revived_;
+  prometheus::Counter& clips_;
+  prometheus::Gauge& clips_per_s_;
+  prometheus::Gauge& lr_;
+  prometheus::Counter& saves_;
+};
+
+void run_train(const std::string& db, const std::string& config, const std::string& out, int64_t steps_override,
+               const MetricsFlags& metrics_flags) {
   CorpusReader corpus(db);
   auto clips = corpus.list_clips();
   if (clips.empty()) throw InputError("corpus " + db + " has no clips");
@@ -128,13 +228,23 @@ void run_train(const std::string& db, const std::string& config, const std::stri
   if (resume) spdlog::info("resuming tokenizer training from {} at step {}", out, t.steps_taken());
   tok::CorpusClipSampler train(corpus, "train", static_cast<int32_t>(job.frames), job.seed + t.steps_taken());
   const ops::WarmupCosineSchedule sched{job.optim.lr, job.min_lr, job.warmup, job.steps};
+  std::unique_ptr<MetricsEndpoint> endpoint = metrics_flags.start();
+  std::unique_ptr<TokenizerTrainMetrics> metrics;
+  if (endpoint)
+    metrics =
+        std::make_unique<TokenizerTrainMetrics>(endpoint->registry(), job.steps, job.config.quantizer.codebook_size);
   ProgressBar bar("tokenizer train", job.steps);
   tok::TokenizerLosses recent;
   int n = 0;
   for (int64_t step = t.steps_taken(); step < job.steps; ++step) {
+    const auto t0 = std::chrono::steady_clock::now();
     auto batch = train.next(job.batch);
+    const double lr = sched.at(step);
     auto l = t.train_step(batch.data(), job.batch, job.frames, train.height(), train.width(), job.optim,
-                          static_cast<float>(sched.at(step)));
+                          static_cast<float>(lr));
+    if (metrics)
+      metrics->record_step(step + 1, l, lr, job.batch,
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     recent.l1 += l.l1, recent.l2 += l.l2, recent.codebook += l.codebook, recent.perplexity += l.perplexity, ++n;
     char status[128];
     std::snprintf(status, sizeof status, "l1 %.4f l2 %.4f vq %.4f ppl %.0f in use %lld", l.l1, l.l2, l.codebook,
@@ -147,10 +257,15 @@ void run_train(const std::string& db, const std::string& config, const std::stri
       std::fflush(stdout);
       recent = {}, n = 0;
     }
-    if ((step + 1) % job.save_every == 0 || step + 1 == job.steps) t.save(out);
+    if ((step + 1) % job.save_every == 0 || step + 1 == job.steps) {
+      t.save(out);
+      if (metrics) metrics->record_save();
+    }
   }
   bar.finish();
   std::printf("tokenizer saved to %s (%lld steps)\n", out.c_str(), static_cast<long long>(t.steps_taken()));
+  std::fflush(stdout);
+  metrics_flags.linger(endpoint.get());
 }
 
 }  // namespace
@@ -160,6 +275,7 @@ void register_tokenizer(CLI::App& app) {
   cmd->require_subcommand(1);
 
   auto tr = std::make_shared<std::tuple<std::string, std::string, std::string, int64_t>>("", "", "", -1);
+  auto tr_metrics = std::make_shared<MetricsFlags>();
   auto* train = cmd->add_subcommand("train",
                                     "Train on clip windows of the corpus's train split; resumes when --out already "
                                     "holds a tokenizer. Config keys: [tokenizer] channels, latent_channels, "
@@ -170,7 +286,10 @@ void register_tokenizer(CLI::App& app) {
   train->add_option("--config", std::get<1>(*tr), "TOML config (defaults when omitted)");
   train->add_option("--out", std::get<2>(*tr), "Output directory (tokenizer.safetensors, tokenizer.json)")->required();
   train->add_option("--steps", std::get<3>(*tr), "Override train.steps");
-  train->callback([tr] { run_train(std::get<0>(*tr), std::get<1>(*tr), std::get<2>(*tr), std::get<3>(*tr)); });
+  add_metrics_flags(train, *tr_metrics, "loong-tokenizer");
+  train->callback([tr, tr_metrics] {
+    run_train(std::get<0>(*tr), std::get<1>(*tr), std::get<2>(*tr), std::get<3>(*tr), *tr_metrics);
+  });
 
   auto ev = std::make_shared<std::tuple<std::string, std::string, std::string, int64_t, int64_t, std::string>>(
       "", "", "test", 32, 17, "");

@@ -1,15 +1,8 @@
 #include "coordinator/metrics_exporter.h"
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
-#include <unistd.h>
-
-#include <nlohmann/json.hpp>
-
-#include "core/error.h"
-#include "core/fs.h"
 
 namespace loong {
 
@@ -43,8 +36,8 @@ struct MetricsExporter::Families {
 MetricsExporter::MetricsExporter(const MetricsOptions& options, std::function<double(int64_t)> flops_per_token,
                                  int workers)
     : options_(options), flops_per_token_(std::move(flops_per_token)), workers_(workers) {
-  registry_ = std::make_shared<prometheus::Registry>();
-  auto& r = *registry_;
+  endpoint_ = std::make_unique<MetricsEndpoint>(options_);
+  auto& r = endpoint_->registry();
   f_ = std::unique_ptr<Families>(new Families{
       BuildGauge()
           .Name("loong_train_loss")
@@ -114,33 +107,10 @@ MetricsExporter::MetricsExporter(const MetricsOptions& options, std::function<do
           .Name("loong_worker_last_report_timestamp_seconds")
           .Help("Unix time of the worker rank's last report")
           .Register(r)});
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(options_.address + ":" + std::to_string(options_.port));
-  } catch (const std::exception& e) {
-    throw ConfigError("metrics: cannot listen on " + options_.address + ":" + std::to_string(options_.port) + ": " +
-                      e.what() + " (set metrics.port to a free port, or 0)");
-  }
-  exposer_->RegisterCollectable(registry_);
-  const auto ports = exposer_->GetListeningPorts();
-  port_ = ports.empty() ? options_.port : ports.front();
   for (int w = 0; w < workers_; ++w) f_->worker_up.Add({{"worker", std::to_string(w)}}).Set(0);
-  if (!options_.targets_dir.empty()) {
-    std::filesystem::create_directories(options_.targets_dir);
-    char host[256] = "localhost";
-    ::gethostname(host, sizeof host);
-    const std::string addr = options_.address == "0.0.0.0" ? std::string(host) : options_.address;
-    nlohmann::json t = nlohmann::json::array(
-        {{{"targets", {addr + ":" + std::to_string(port_)}}, {"labels", {{"job_name", options_.job_name}}}}});
-    write_file_atomic(options_.targets_dir / (options_.job_name + ".json"), t.dump(2));
-  }
 }
 
-MetricsExporter::~MetricsExporter() {
-  if (!options_.targets_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(options_.targets_dir / (options_.job_name + ".json"), ec);
-  }
-}
+MetricsExporter::~MetricsExporter() = default;
 
 void MetricsExporter::attach(Coordinator& c) {
   c.on_step.push_back([this](const StepEvent& e) { record_step(e); });

@@ -9,20 +9,13 @@
 #include <string>
 
 #include "coordinator/coordinator.h"
-
-namespace prometheus {
-class Exposer;
-class Registry;
-}  // namespace prometheus
+#include "coordinator/metrics_endpoint.h"
 
 namespace loong {
 
-struct MetricsOptions {
-  std::string address = "127.0.0.1";
-  int port = 0;                       // 0: any free port (see port())
-  std::string job_name = "loong";     // `job_name` label value and target-file name
-  double peak_flops = 0;              // per worker; 0 disables the utilisation gauge
-  std::filesystem::path targets_dir;  // file-based service discovery: <dir>/<job_name>.json
+// address, port (0: any free port, see port()), job_name, targets_dir: coordinator/metrics_endpoint.h
+struct MetricsOptions : MetricsEndpointOptions {
+  double peak_flops = 0;  // per worker; 0 disables the utilisation gauge
 };
 
 class MetricsExporter {
@@ -32,7 +25,7 @@ class MetricsExporter {
   MetricsExporter(const MetricsOptions& options, std::function<double(int64_t frames)> flops_per_token, int workers);
   ~MetricsExporter();
 
-  int port() const { return port_; }
+  int port() const { return endpoint_->port(); }
   // Subscribes to a coordinator's step and checkpoint events.
   void attach(Coordinator& coordinator);
   void record_step(const StepEvent& e);
@@ -43,10 +36,8 @@ class MetricsExporter {
   MetricsOptions options_;
   std::function<double(int64_t)> flops_per_token_;
   int workers_;
-  std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsEndpoint> endpoint_;  // outlives the families registered in it
   std::unique_ptr<Families> f_;
-  int port_ = 0;
 };
 
 }  // namespace loong

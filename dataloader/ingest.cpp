@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/checksum.h"
@@ -31,7 +32,40 @@ std::string file_key(const std::filesystem::path& path) {
   return hex64(h);
 }
 
+const char* skip_cause_name(IngestSkipCause cause) {
+  switch (cause) {
+    case IngestSkipCause::manifest_line:
+      return "manifest_line";
+    case IngestSkipCause::missing_file:
+      return "missing_file";
+    case IngestSkipCause::io_error:
+      return "io_error";
+    case IngestSkipCause::undecodable:
+      return "undecodable";
+    case IngestSkipCause::over_limit:
+      return "over_limit";
+    case IngestSkipCause::too_short:
+      return "too_short";
+  }
+  return "unknown";
+}
+
 namespace {
+
+// A line skipped for a cause the ingest itself decides (the file is missing, too short).
+struct SkipLine : InputError {
+  SkipLine(IngestSkipCause c, const std::string& what) : InputError(what), cause(c) {}
+  IngestSkipCause cause;
+};
+
+// The cause of a failure about one manifest line; none for errors that are not about the line.
+std::optional<IngestSkipCause> line_cause(const Error& e) {
+  if (const auto* s = dynamic_cast<const SkipLine*>(&e)) return s->cause;
+  if (dynamic_cast<const VideoLimitError*>(&e)) return IngestSkipCause::over_limit;
+  if (dynamic_cast<const InputError*>(&e) || dynamic_cast<const FormatError*>(&e)) return IngestSkipCause::undecodable;
+  if (dynamic_cast<const IoError*>(&e)) return IngestSkipCause::io_error;
+  return std::nullopt;
+}
 
 // Settings fixed by the first ingest into a corpus; later ingests must match them.
 std::string settings_blob(const IngestOptions& o) {
@@ -67,7 +101,8 @@ IngestSummary ingest(const std::filesystem::path& manifest_path, const std::file
 
   IngestSummary s;
   s.videos_listed = static_cast<int64_t>(m.entries.size());
-  for (auto& p : m.problems) s.skipped.push_back({p.reason, p.line});
+  for (auto& p : m.problems) s.skipped.push_back({p.reason, p.line, IngestSkipCause::manifest_line});
+  if (o.observer) o.observer->started(s.videos_listed, s.skipped);
   const std::string mname = manifest_path.filename().string();
 
   std::mutex mu;
@@ -85,11 +120,13 @@ IngestSummary ingest(const std::filesystem::path& manifest_path, const std::file
       if (i >= m.entries.size()) return;
       const ManifestEntry& e = m.entries[i];
       std::string skip;
+      IngestSkipCause cause = IngestSkipCause::undecodable;
       bool present = false;
       int64_t clips = 0, frames = 0;
       try {
         std::error_code ec;
-        if (!std::filesystem::is_regular_file(e.path, ec)) throw InputError(e.path.string() + ": file not found");
+        if (!std::filesystem::is_regular_file(e.path, ec))
+          throw SkipLine(IngestSkipCause::missing_file, e.path.string() + ": file not found");
         const std::string key = file_key(e.path);
         if (writer.has_video(key)) {
           present = true;
@@ -124,30 +161,35 @@ IngestSummary ingest(const std::filesystem::path& manifest_path, const std::file
             pos += len;
           }
           if (vc.clips.empty())
-            throw InputError(e.path.string() + ": " + std::to_string(n) + " frames at " + std::to_string(o.decode.fps) +
-                             " fps, shorter than --min-frames " + std::to_string(o.min_frames));
+            throw SkipLine(IngestSkipCause::too_short,
+                           e.path.string() + ": " + std::to_string(n) + " frames at " + std::to_string(o.decode.fps) +
+                               " fps, shorter than --min-frames " + std::to_string(o.min_frames));
           writer.put_video(vc);
           clips = static_cast<int64_t>(vc.clips.size());
           for (auto& c : vc.clips) frames += c.pixel_frames;
         }
-      } catch (const InputError& err) {
-        skip = mname + ":" + std::to_string(e.line) + ": " + err.what();
-      } catch (const IoError& err) {
-        skip = mname + ":" + std::to_string(e.line) + ": " + err.what();
-      } catch (const FormatError& err) {
-        skip = mname + ":" + std::to_string(e.line) + ": " + err.what();
+      } catch (const Error& err) {
+        const std::optional<IngestSkipCause> c = line_cause(err);
+        if (!c) throw;
+        skip = mname + ":" + std::to_string(e.line) + ": " + err.what(), cause = *c;
       }
       std::lock_guard<std::mutex> lock(mu);
       ++done;
+      IngestEntryResult result;
       if (!skip.empty()) {
-        s.skipped.push_back({skip, e.line});
+        s.skipped.push_back({skip, e.line, cause});
+        result.outcome = IngestEntryResult::Outcome::skipped;
+        result.skip = &s.skipped.back();
       } else if (present) {
         ++s.videos_present;
+        result.outcome = IngestEntryResult::Outcome::present;
       } else {
         ++s.videos_ingested;
         s.clips += clips;
         s.frames += frames;
+        result.clips = clips, result.frames = frames;
       }
+      if (o.observer) o.observer->finished(result);
       report();
     }
   };

@@ -19,17 +19,48 @@
 
 namespace loong {
 
-struct IngestOptions {
-  DecodeOptions decode;  // resolution, fps, size and duration limits
-  int clip_frames = 65;  // 1 + 4k, k >= 0
-  int min_frames = 1;    // shortest clip kept (tails and short videos)
-  int threads = 2;       // videos decoded in parallel
-  bool progress = true;  // progress bar (terminal) or plain lines on stderr
+// Why a manifest line was skipped: a small fixed set, for counting (metrics label values).
+enum class IngestSkipCause {
+  manifest_line,  // malformed line of the manifest (no video to look at)
+  missing_file,   // the listed file does not exist
+  io_error,       // the operating system refused a read (or the corpus a write)
+  undecodable,    // not a media file, no video stream, damaged stream, no decodable frame
+  over_limit,     // readable, but beyond --max-width/--max-height/--max-duration
+  too_short,      // fewer frames than --min-frames at the output rate
 };
+// The cause as a lower-case identifier ("manifest_line", "missing_file", ...).
+const char* skip_cause_name(IngestSkipCause cause);
 
 struct IngestSkip {
   std::string reason;  // names the manifest line and the file
   int line = 0;        // 1-based manifest line; IngestSummary::skipped is ordered by it
+  IngestSkipCause cause = IngestSkipCause::undecodable;
+};
+
+// What one manifest entry came to, as it finishes.
+struct IngestEntryResult {
+  enum class Outcome { ingested, present, skipped } outcome = Outcome::ingested;
+  int64_t clips = 0, frames = 0;     // written by this run (ingested only)
+  const IngestSkip* skip = nullptr;  // skipped only; valid during the call
+};
+
+// Follows an ingest while it runs (progress metrics). Calls are serialised by the ingest (never
+// concurrent) but come from its worker threads; they should return quickly.
+class IngestObserver {
+ public:
+  virtual ~IngestObserver() = default;
+  // Once, after the manifest is read: the entries to process and the malformed lines (skipped).
+  virtual void started(int64_t videos_listed, const std::vector<IngestSkip>& malformed_lines) = 0;
+  virtual void finished(const IngestEntryResult& entry) = 0;
+};
+
+struct IngestOptions {
+  DecodeOptions decode;                // resolution, fps, size and duration limits
+  int clip_frames = 65;                // 1 + 4k, k >= 0
+  int min_frames = 1;                  // shortest clip kept (tails and short videos)
+  int threads = 2;                     // videos decoded in parallel
+  bool progress = true;                // progress bar (terminal) or plain lines on stderr
+  IngestObserver* observer = nullptr;  // not owned; may be null
 };
 
 struct IngestSummary {

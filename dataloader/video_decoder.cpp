@@ -108,16 +108,16 @@ DecodedVideo decode_video(const std::filesystem::path& path, const DecodeOptions
   const AVCodecParameters* par = st->codecpar;
   if (par->width <= 0 || par->height <= 0) throw InputError(name + ": video stream has no frame size");
   if (par->width > o.max_width || par->height > o.max_height)
-    throw InputError(name + ": frame size " + std::to_string(par->width) + "x" + std::to_string(par->height) +
-                     " exceeds the limit " + std::to_string(o.max_width) + "x" + std::to_string(o.max_height));
+    throw VideoLimitError(name + ": frame size " + std::to_string(par->width) + "x" + std::to_string(par->height) +
+                          " exceeds the limit " + std::to_string(o.max_width) + "x" + std::to_string(o.max_height));
   double duration = -1;
   if (st->duration > 0 && st->time_base.den > 0)
     duration = st->duration * av_q2d(st->time_base);
   else if (fmt->duration > 0)
     duration = static_cast<double>(fmt->duration) / AV_TIME_BASE;
   if (duration > o.max_duration_s)
-    throw InputError(name + ": duration " + std::to_string(duration) + " s exceeds the limit of " +
-                     std::to_string(o.max_duration_s) + " s");
+    throw VideoLimitError(name + ": duration " + std::to_string(duration) + " s exceeds the limit of " +
+                          std::to_string(o.max_duration_s) + " s");
 
   std::unique_ptr<AVCodecContext, CodecCloser> dec(avcodec_alloc_context3(codec));
   if (!dec) throw IoError(name + ": out of memory for a decoder");
@@ -151,14 +151,14 @@ DecodedVideo decode_video(const std::filesystem::path& path, const DecodeOptions
         pending_converted = true;
       }
       if (static_cast<int64_t>(out.frames.size()) >= max_out)
-        throw InputError(name + ": longer than the limit of " + std::to_string(o.max_duration_s) + " s");
+        throw VideoLimitError(name + ": longer than the limit of " + std::to_string(o.max_duration_s) + " s");
       out.frames.push_back(pending_rgb);
     }
   };
   auto take = [&](AVFrame* f) {
     if (f->width > o.max_width || f->height > o.max_height)
-      throw InputError(name + ": frame size " + std::to_string(f->width) + "x" + std::to_string(f->height) +
-                       " exceeds the limit");
+      throw VideoLimitError(name + ": frame size " + std::to_string(f->width) + "x" + std::to_string(f->height) +
+                            " exceeds the limit");
     int64_t pts = f->best_effort_timestamp;
     if (pts == AV_NOPTS_VALUE) pts = have_first ? first_pts + static_cast<int64_t>(decoded * default_frame_s / tb) : 0;
     if (!have_first) {
@@ -168,7 +168,7 @@ DecodedVideo decode_video(const std::filesystem::path& path, const DecodeOptions
     ++decoded;
     double t = (pts - first_pts) * tb;
     if (t > o.max_duration_s)
-      throw InputError(name + ": longer than the limit of " + std::to_string(o.max_duration_s) + " s");
+      throw VideoLimitError(name + ": longer than the limit of " + std::to_string(o.max_duration_s) + " s");
     int64_t slot = std::llround(t * o.fps);
     if (have_pending) {
       if (slot < pending_slot) return;  // out-of-order timestamp: ignore the frame

@@ -6,7 +6,16 @@
 #include <utility>
 #include <vector>
 
+#include "core/error.h"
+
 namespace loong {
+
+// A video rejected by a limit of DecodeOptions (frame size, duration): a policy decision about a
+// readable file, told apart from damage so that ingest can count it separately.
+class VideoLimitError : public InputError {
+ public:
+  using InputError::InputError;
+};
 
 struct DecodeOptions {
   int resolution = 64;           // output frames are resolution x resolution pixels
@@ -34,7 +43,7 @@ std::pair<int, int> scaled_size(int width, int height, int resolution);
 // until its end time. Frames are scaled with swscale's area filter to scaled_size() and then
 // center-cropped (offset (scaled - resolution) / 2, rounded down) to a square.
 // InputError naming the file if it cannot be opened, has no video stream, cannot be decoded,
-// yields no frame, or exceeds a limit of `options`.
+// or yields no frame; VideoLimitError (an InputError) if it exceeds a limit of `options`.
 DecodedVideo decode_video(const std::filesystem::path& path, const DecodeOptions& options);
 
 }  // namespace loong

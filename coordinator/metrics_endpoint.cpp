@@ -1,0 +1,51 @@
+#include "coordinator/metrics_endpoint.h"
+
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/fs.h"
+
+namespace loong {
+
+MetricsEndpoint::MetricsEndpoint(const MetricsEndpointOptions& options)
+    : options_(options), registry_(std::make_shared<prometheus::Registry>()) {
+  const std::string where = options_.address + ":" + std::to_string(options_.port);
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(where);
+  } catch (const std::exception& e) {
+    throw ConfigError("metrics: cannot listen on " + where + ": " + e.what() + " (choose a free port, or 0)");
+  }
+  exposer_->RegisterCollectable(registry_);
+  const auto ports = exposer_->GetListeningPorts();
+  port_ = ports.empty() ? options_.port : ports.front();
+  if (!options_.targets_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.targets_dir, ec);
+    if (ec)
+      throw IoError("metrics: cannot create the targets directory " + options_.targets_dir.string() + ": " +
+                    ec.message());
+    char host[256] = "localhost";
+    ::gethostname(host, sizeof host);
+    const std::string addr = options_.address == "0.0.0.0" ? std::string(host) : options_.address;
+    nlohmann::json t = nlohmann::json::array(
+        {{{"targets", {addr + ":" + std::to_string(port_)}}, {"labels", {{"job_name", options_.job_name}}}}});
+    write_file_atomic(options_.targets_dir / (options_.job_name + ".json"), t.dump(2));
+  }
+}
+
+MetricsEndpoint::~MetricsEndpoint() {
+  if (!options_.targets_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(options_.targets_dir / (options_.job_name + ".json"), ec);
+  }
+}
+
+std::string MetricsEndpoint::url() const {
+  return "http://" + options_.address + ":" + std::to_string(port_) + "/metrics";
+}
+
+}  // namespace loong

@@ -1,0 +1,46 @@
+// Where a process's Prometheus metrics are served: a registry behind an HTTP exposer
+// (prometheus-cpp pull, GET /metrics) and, optionally, a file-based service discovery target
+// file announcing it. Shared by the training exporter (coordinator/metrics_exporter.h) and the
+// progress metrics of `loong ingest` and `loong tokenizer train`.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace prometheus {
+class Exposer;
+class Registry;
+}  // namespace prometheus
+
+namespace loong {
+
+struct MetricsEndpointOptions {
+  std::string address = "127.0.0.1";  // bind address; "0.0.0.0" announces the host name instead
+  int port = 0;                       // 0: any free port (see MetricsEndpoint::port())
+  std::string job_name = "loong";     // `job_name` label of the target and the target file's name
+  std::filesystem::path targets_dir;  // file SD: <dir>/<job_name>.json while serving ("" = none)
+};
+
+class MetricsEndpoint {
+ public:
+  // Starts serving (ConfigError naming the address when it cannot listen) and writes the target
+  // file atomically. The destructor stops serving and removes the target file.
+  explicit MetricsEndpoint(const MetricsEndpointOptions& options);
+  ~MetricsEndpoint();
+  MetricsEndpoint(const MetricsEndpoint&) = delete;
+  MetricsEndpoint& operator=(const MetricsEndpoint&) = delete;
+
+  // Metric families registered here are served; the registry lives as long as the endpoint.
+  prometheus::Registry& registry() { return *registry_; }
+  int port() const { return port_; }
+  // http://address:port/metrics, for log lines.
+  std::string url() const;
+
+ private:
+  MetricsEndpointOptions options_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+};
+
+}  // namespace loong

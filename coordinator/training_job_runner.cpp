@@ -12,6 +12,17 @@
 
 namespace loong {
 
+VideoWorkerOptions video_worker_options(const TrainJob& job, const SampleSource& source) {
+  VideoWorkerOptions o;
+  o.model = job.model_for(source.vocab(), source.grid_h(), source.grid_w());
+  o.zero1 = job.zero1;
+  o.adamw = job.adamw;
+  o.weighting = job.weighting;
+  o.text_budget = job.text_budget;
+  o.init_seed = job.seed;
+  return o;
+}
+
 int run_training_job(const TrainJob& job, SampleSource& source, const RunOptions& options) {
   MpiWorld mpi = join_mpi_world(job.layout);
   // Every rank takes SIGTERM/SIGUSR1 (Slurm signals all tasks); only the coordinator acts on it,
@@ -24,14 +35,7 @@ int run_training_job(const TrainJob& job, SampleSource& source, const RunOptions
   }
   std::unique_ptr<VideoWorker> worker;
   if (mpi.is_worker()) {
-    VideoWorkerOptions o;
-    o.model = job.model_for(source.vocab(), source.grid_h(), source.grid_w());
-    o.zero1 = job.zero1;
-    o.adamw = job.adamw;
-    o.weighting = job.weighting;
-    o.text_budget = job.text_budget;
-    o.init_seed = job.seed;
-    worker = std::make_unique<VideoWorker>(o, *mpi.grid, source);
+    worker = std::make_unique<VideoWorker>(video_worker_options(job, source), *mpi.grid, source);
   }
   if (!mpi.is_coordinator()) {
     serve_work_units(*mpi.world, *worker, mpi.grid->position().worker == 0);

@@ -7,6 +7,7 @@
 
 #include "coordinator/train_job.h"
 #include "worker/sample_source.h"
+#include "worker/video_worker.h"
 
 namespace loong {
 
@@ -16,6 +17,9 @@ struct RunOptions {
   bool metrics = true;      // start the Prometheus exporter on the coordinator ([metrics])
   std::string pid_dir;      // if set, each rank writes its PID to <pid_dir>/<world rank>
 };
+
+// The worker settings of `job` on the data of `source` (model shape from its vocabulary and grid).
+VideoWorkerOptions video_worker_options(const TrainJob& job, const SampleSource& source);
 
 // Returns the process exit status: 0 done, 3 stopped by a signal after checkpointing.
 int run_training_job(const TrainJob& job, SampleSource& source, const RunOptions& options);

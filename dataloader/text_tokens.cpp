@@ -43,8 +43,26 @@ struct ScratchDir {
   }
 };
 
-// V_text of a model file, from the helper.
-int piece_count(const std::string& tool, const std::filesystem::path& model, const std::filesystem::path& out) {
+// Encodes the captions of `clips` with `model` and stores them as text tokens of model `s.model_id`.
+void encode_and_store(CorpusWriter& corpus, const std::vector<ClipInfo>& clips, const std::filesystem::path& model,
+                      const std::filesystem::path& scratch, TextTrainSummary& s) {
+  if (clips.empty()) return;
+  std::vector<std::string> captions;
+  for (auto& c : clips) captions.push_back(c.caption);
+  const auto tokens = encode_texts(model, captions, s.vocab_size, scratch);
+  for (size_t i = 0; i < clips.size(); ++i) {
+    corpus.put_text_tokens(clips[i].id, s.model_id, tokens[i]);
+    s.tokens += static_cast<int64_t>(tokens[i].size());
+    s.max_tokens = std::max<int64_t>(s.max_tokens, static_cast<int64_t>(tokens[i].size()));
+  }
+  s.captions += static_cast<int64_t>(clips.size());
+}
+
+}  // namespace
+
+int sentencepiece_pieces(const std::filesystem::path& model, const std::filesystem::path& scratch) {
+  const std::string tool = sentencepiece_tool().string();
+  const auto out = scratch / "pieces.txt";
   if (run_command({tool, "pieces", "--model", model.string(), "--output", out.string()}) != 0)
     throw IoError("cannot read the SentencePiece model " + model.string() + " (" + tool + " pieces)");
   int n = std::atoi(read_file(out).c_str());
@@ -52,42 +70,38 @@ int piece_count(const std::string& tool, const std::filesystem::path& model, con
   return n;
 }
 
-// Encodes the captions of `clips` with `model` and stores them as text tokens of model `s.model_id`.
-void encode_and_store(CorpusWriter& corpus, const std::vector<ClipInfo>& clips, const std::string& tool,
-                      const std::filesystem::path& model, const std::filesystem::path& scratch, TextTrainSummary& s) {
-  if (clips.empty()) return;
-  const auto captions = scratch / "encode.txt", ids = scratch / "ids.txt";
+std::vector<std::vector<int32_t>> encode_texts(const std::filesystem::path& model, const std::vector<std::string>& texts,
+                                               int vocab_size, const std::filesystem::path& scratch) {
+  std::vector<std::vector<int32_t>> out;
+  if (texts.empty()) return out;
+  const std::string tool = sentencepiece_tool().string();
+  const auto input = scratch / "encode.txt", ids = scratch / "ids.txt";
   std::string text;
-  for (auto& c : clips) text += one_line(c.caption) + "\n";
-  write_file_atomic(captions, text);
-  if (run_command({tool, "encode", "--model", model.string(), "--input", captions.string(), "--output",
-                   ids.string()}) != 0)
+  for (auto& t : texts) text += one_line(t) + "\n";
+  write_file_atomic(input, text);
+  if (run_command({tool, "encode", "--model", model.string(), "--input", input.string(), "--output", ids.string()}) !=
+      0)
     throw IoError("SentencePiece encoding failed (" + tool + " encode, see the message above)");
   std::ifstream in(ids);
   std::string line;
-  size_t i = 0;
-  while (i < clips.size() && std::getline(in, line)) {
+  while (out.size() < texts.size() && std::getline(in, line)) {
     std::istringstream ls(line);
     std::vector<int32_t> toks;
     int t;
     while (ls >> t) {
-      if (t < 0 || t >= s.vocab_size)
+      if (t < 0 || t >= vocab_size)
         throw IoError(tool + " encode returned token " + std::to_string(t) + " outside [0, " +
-                      std::to_string(s.vocab_size) + ") for clip " + clips[i].id);
+                      std::to_string(vocab_size) + ") for text " + std::to_string(out.size() + 1) + " (\"" +
+                      one_line(texts[out.size()]) + "\")");
       toks.push_back(t);
     }
-    corpus.put_text_tokens(clips[i].id, s.model_id, toks);
-    s.tokens += static_cast<int64_t>(toks.size());
-    s.max_tokens = std::max<int64_t>(s.max_tokens, static_cast<int64_t>(toks.size()));
-    ++i;
+    out.push_back(std::move(toks));
   }
-  if (i != clips.size())
-    throw IoError(tool + " encode produced " + std::to_string(i) + " lines for " + std::to_string(clips.size()) +
-                  " captions");
-  s.captions += static_cast<int64_t>(i);
+  if (out.size() != texts.size())
+    throw IoError(tool + " encode produced " + std::to_string(out.size()) + " lines for " +
+                  std::to_string(texts.size()) + " texts");
+  return out;
 }
-
-}  // namespace
 
 TextTrainSummary train_text_tokens(CorpusWriter& corpus, int vocab_size, const std::filesystem::path& scratch_dir,
                                    const std::string& model_type, const std::string& train_split) {
@@ -116,10 +130,10 @@ TextTrainSummary train_text_tokens(CorpusWriter& corpus, int vocab_size, const s
   TextTrainSummary s;
   s.model_id = hex64(fnv1a64(blob));
   s.trained_on = trained_on;
-  s.vocab_size = piece_count(tool, model, scratch.path / "pieces.txt");
+  s.vocab_size = sentencepiece_pieces(model, scratch.path);
   // The model first: tokens naming a model id that is not stored would be unusable.
   corpus.put_blob("sentencepiece.model", blob);
-  encode_and_store(corpus, clips, tool, model, scratch.path, s);
+  encode_and_store(corpus, clips, model, scratch.path, s);
   return s;
 }
 
@@ -131,10 +145,9 @@ TextTrainSummary tokenize_new_captions(CorpusWriter& corpus, const std::filesyst
   ScratchDir scratch(scratch_dir);
   const auto model = scratch.path / "sentencepiece.model";
   write_file_atomic(model, *blob);
-  const std::string tool = sentencepiece_tool().string();
   TextTrainSummary s;
   s.model_id = hex64(fnv1a64(*blob));
-  s.vocab_size = piece_count(tool, model, scratch.path / "pieces.txt");
+  s.vocab_size = sentencepiece_pieces(model, scratch.path);
   std::vector<ClipInfo> todo;
   for (auto& c : corpus.list_clips()) {
     if (!all && corpus.text_tokens_model(c.id) == s.model_id)
@@ -142,7 +155,7 @@ TextTrainSummary tokenize_new_captions(CorpusWriter& corpus, const std::filesyst
     else
       todo.push_back(std::move(c));
   }
-  encode_and_store(corpus, todo, tool, model, scratch.path, s);
+  encode_and_store(corpus, todo, model, scratch.path, s);
   return s;
 }
 

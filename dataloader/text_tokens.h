@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace loong {
 
@@ -37,6 +38,15 @@ TextTrainSummary train_text_tokens(CorpusWriter& corpus, int vocab_size, const s
 // Tokenizes, with the model already stored in the corpus, the captions of clips that have no text
 // tokens or tokens of another model (every clip if `all`). InputError if the corpus has no model.
 TextTrainSummary tokenize_new_captions(CorpusWriter& corpus, const std::filesystem::path& scratch, bool all = false);
+
+// Token ids of each of `texts` under the SentencePiece model file `model` (newlines inside a text
+// become spaces), through the helper process; `scratch` is an existing directory for the exchange
+// files. IoError naming the helper when it fails, or returns fewer lines or an id outside
+// [0, vocab_size).
+std::vector<std::vector<int32_t>> encode_texts(const std::filesystem::path& model, const std::vector<std::string>& texts,
+                                               int vocab_size, const std::filesystem::path& scratch);
+// V_text of a SentencePiece model file (its piece count), from the helper; `scratch` as above.
+int sentencepiece_pieces(const std::filesystem::path& model, const std::filesystem::path& scratch);
 
 // Path of the helper: $LOONG_SENTENCEPIECE if set, else next to the running executable, else the
 // build-tree location compiled in.

@@ -189,7 +189,8 @@ void VideoTokenizer::save(const std::filesystem::path& dir) const {
   write_file_atomic(dir / "tokenizer.json", j.dump(2) + "\n");
 }
 
-VideoTokenizer VideoTokenizer::load(const std::filesystem::path& dir) {
+namespace {
+nlohmann::json read_saved_json(const std::filesystem::path& dir) {
   const auto path = dir / "tokenizer.json";
   nlohmann::json j;
   try {
@@ -198,18 +199,24 @@ VideoTokenizer VideoTokenizer::load(const std::filesystem::path& dir) {
     throw ConfigError(path.string() + ": not valid JSON: " + e.what());
   }
   if (!j.contains("config")) throw ConfigError(path.string() + ": missing key 'config'");
-  VideoTokenizer t(TokenizerConfig::from_json(j["config"], path.string()));
-  t.store_.load(dir / "tokenizer.safetensors");
-  t.step_ = j.value("steps", int64_t{0});
+  return j;
+}
+}  // namespace
+
+VideoTokenizer::VideoTokenizer(const std::filesystem::path& dir) : VideoTokenizer(read_saved_json(dir), dir) {}
+
+VideoTokenizer::VideoTokenizer(const nlohmann::json& j, const std::filesystem::path& dir)
+    : VideoTokenizer(TokenizerConfig::from_json(j["config"], (dir / "tokenizer.json").string())) {
+  store_.load(dir / "tokenizer.safetensors");
+  step_ = j.value("steps", int64_t{0});
   const auto opt_path = dir / "tokenizer_optimizer.safetensors";
   if (std::filesystem::exists(opt_path)) {
     auto f = SafetensorsFile::open(opt_path);
-    for (const auto& nt : t.store_.tensors()) {
-      f.read_f32("exp_avg." + nt.name, nt.shape, std::span<float>(t.m_.data() + nt.offset, nt.numel));
-      f.read_f32("exp_avg_sq." + nt.name, nt.shape, std::span<float>(t.v_.data() + nt.offset, nt.numel));
+    for (const auto& nt : store_.tensors()) {
+      f.read_f32("exp_avg." + nt.name, nt.shape, std::span<float>(m_.data() + nt.offset, nt.numel));
+      f.read_f32("exp_avg_sq." + nt.name, nt.shape, std::span<float>(v_.data() + nt.offset, nt.numel));
     }
   }
-  return t;
 }
 
 double psnr(const uint8_t* a, const uint8_t* b, int64_t n) {

@@ -43,6 +43,12 @@ struct TokenizerOptim {
 class VideoTokenizer {
  public:
   explicit VideoTokenizer(const TokenizerConfig& config, uint64_t seed = 1);
+  // Reads a saved tokenizer (see load()).
+  explicit VideoTokenizer(const std::filesystem::path& dir);
+  // Neither copyable nor movable: the layers hold references into the parameter store, so a moved
+  // tokenizer would compute with the moved-from one's (dangling) weights.
+  VideoTokenizer(const VideoTokenizer&) = delete;
+  VideoTokenizer& operator=(const VideoTokenizer&) = delete;
 
   const TokenizerConfig& config() const { return config_; }
   ParamStore& params() { return store_; }
@@ -69,9 +75,10 @@ class VideoTokenizer {
   // <dir>/tokenizer.safetensors (+ optimizer moments) and <dir>/tokenizer.json (config, steps).
   void save(const std::filesystem::path& dir) const;
   // Reads a saved tokenizer; FormatError/ConfigError naming the file when shapes do not match.
-  static VideoTokenizer load(const std::filesystem::path& dir);
+  static VideoTokenizer load(const std::filesystem::path& dir) { return VideoTokenizer(dir); }
 
  private:
+  VideoTokenizer(const nlohmann::json& saved, const std::filesystem::path& dir);
   void to_float(const uint8_t* clips, const Shape5& s);
   TokenizerConfig config_;
   ParamStore store_;

@@ -57,18 +57,11 @@ double frame_weight(const LossWeighting& w, const SampleShape& shape, int64_t fr
   return 1.0;
 }
 
-BuiltSample build_sample(const VocabLayout& vocab, const SampleShape& shape, const LossWeighting& weighting,
-                         std::span<const int32_t> text, std::span<const int32_t> codes) {
-  const int64_t P = shape.tokens_per_frame();
-  if (static_cast<int64_t>(codes.size()) != shape.frames * P)
-    throw InputError("sample has " + std::to_string(codes.size()) + " video codes, expected " +
-                     std::to_string(shape.frames) + " frames x " + std::to_string(P));
+std::vector<int32_t> text_prefix(const VocabLayout& vocab, int64_t text_budget, std::span<const int32_t> text) {
   std::vector<int32_t> seq;
-  std::vector<int16_t> frame;  // latent frame of each position of seq (-1 text)
-  seq.reserve(shape.model_length() + 1);
+  seq.reserve(text_budget + 2);
   seq.push_back(vocab.bos());
-  frame.push_back(-1);
-  for (int64_t i = 0; i < shape.text_budget; ++i) {
+  for (int64_t i = 0; i < text_budget; ++i) {
     int32_t t = vocab.pad();
     if (i < static_cast<int64_t>(text.size())) {
       t = text[i];
@@ -77,10 +70,20 @@ BuiltSample build_sample(const VocabLayout& vocab, const SampleShape& shape, con
                          " is outside the text vocabulary [0, " + std::to_string(vocab.text_vocab) + ")");
     }
     seq.push_back(t);
-    frame.push_back(-1);
   }
   seq.push_back(vocab.bov());
-  frame.push_back(-1);
+  return seq;
+}
+
+BuiltSample build_sample(const VocabLayout& vocab, const SampleShape& shape, const LossWeighting& weighting,
+                         std::span<const int32_t> text, std::span<const int32_t> codes) {
+  const int64_t P = shape.tokens_per_frame();
+  if (static_cast<int64_t>(codes.size()) != shape.frames * P)
+    throw InputError("sample has " + std::to_string(codes.size()) + " video codes, expected " +
+                     std::to_string(shape.frames) + " frames x " + std::to_string(P));
+  std::vector<int32_t> seq = text_prefix(vocab, shape.text_budget, text);
+  std::vector<int16_t> frame(seq.size(), -1);  // latent frame of each position of seq (-1 text)
+  seq.reserve(shape.model_length() + 1);
   for (int64_t i = 0; i < static_cast<int64_t>(codes.size()); ++i) {
     if (codes[i] < 0 || codes[i] >= vocab.codebook)
       throw InputError("video code " + std::to_string(codes[i]) + " at index " + std::to_string(i) +

@@ -58,6 +58,11 @@ struct BuiltSample {
   std::vector<int16_t> frame_of_target;
 };
 
+// The condition every sample starts with: <bos> text (truncated or padded with <pad> to
+// `text_budget` tokens) <bov>; 2 + text_budget ids. InputError naming the position when a text id
+// is outside [0, V_text). Generation starts from the same prefix.
+std::vector<int32_t> text_prefix(const VocabLayout& vocab, int64_t text_budget, std::span<const int32_t> text);
+
 // Builds a sample. `text` are caption token ids (< V_text), `codes` frames*h*w code ids (< K).
 // InputError naming the offending value when an id is out of range or `codes` has the wrong size.
 BuiltSample build_sample(const VocabLayout& vocab, const SampleShape& shape, const LossWeighting& weighting,

@@ -1,0 +1,102 @@
+#include "generate/video_generator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+#include "generate/kv_cache_decoder.h"
+
+namespace loong {
+
+double token_nll(std::span<const float> logits, int32_t token) {
+  double mx = -INFINITY;
+  for (float l : logits) mx = std::max(mx, static_cast<double>(l));
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l) - mx);
+  return mx + std::log(sum) - static_cast<double>(logits[static_cast<size_t>(token)]);
+}
+
+VideoGenerator::VideoGenerator(const LlamaModel& model, const SequenceManifest& manifest,
+                               tok::VideoTokenizer& tokenizer)
+    : model_(model), manifest_(manifest), tokenizer_(tokenizer) {}
+
+int64_t VideoGenerator::default_tail() const { return std::max<int64_t>(1, manifest_.shape.frames / 2); }
+
+GeneratedVideo VideoGenerator::generate(std::span<const int32_t> text, int64_t pixel_frames,
+                                        const SamplingOptions& o, const std::function<void(const GeneratedVideo&)>& progress) {
+  const VocabLayout& vocab = manifest_.vocab;
+  const SampleShape& shape = manifest_.shape;
+  const int64_t gh = shape.grid_h, gw = shape.grid_w, P = shape.tokens_per_frame();
+  const int64_t n = o.tail_latents > 0 ? o.tail_latents : default_tail();
+  if (static_cast<int64_t>(text.size()) > shape.text_budget)
+    throw InputError("prompt of " + std::to_string(text.size()) + " tokens; the model's text budget is " +
+                     std::to_string(shape.text_budget));
+  const std::vector<int32_t> condition = text_prefix(vocab, shape.text_budget, text);
+
+  GeneratedVideo v;
+  v.plan = plan_segments(pixel_frames, shape.frames, n);
+  const int64_t H = gh * 8, W = gw * 8, frame_bytes = H * W * 3;
+  v.height = H, v.width = W;
+  // Positions of one trained sample: the cache never holds more (the last sampled code is not fed).
+  KvCacheDecoder decoder(model_, shape.model_length());
+  std::mt19937_64 rng(o.seed);
+  std::vector<int32_t> window;  // codes of the current segment's window: prefix + new latent frames
+  for (size_t si = 0; si < v.plan.segments.size(); ++si) {
+    const Segment& seg = v.plan.segments[si];
+    std::vector<int32_t> prefix;
+    if (seg.prefix_latents > 0) {
+      if (o.reencode) {
+        // The pixels the video ends with, encoded again: in the tokenizer's own distribution.
+        const int64_t tail_pixels = 1 + 4 * (seg.prefix_latents - 1);
+        std::vector<uint8_t> tail(static_cast<size_t>(tail_pixels * frame_bytes));
+        for (int64_t f = 0; f < tail_pixels; ++f) {
+          const auto& src = v.frames[v.frames.size() - static_cast<size_t>(tail_pixels - f)];
+          std::copy(src.begin(), src.end(), tail.begin() + f * frame_bytes);
+        }
+        prefix = tokenizer_.encode(tail.data(), 1, tail_pixels, H, W);
+      } else {
+        prefix.assign(window.end() - seg.prefix_latents * P, window.end());
+      }
+    }
+    v.prefixes.push_back(prefix);
+    window = prefix;
+    decoder.reset();
+    std::vector<int32_t> feed = condition;
+    for (int32_t c : prefix) feed.push_back(static_cast<int32_t>(vocab.video_offset() + c));
+    std::span<const float> logits = decoder.prefill(feed);
+    for (int64_t f = 0; f < seg.new_latents; ++f) {
+      std::vector<int32_t> codes(static_cast<size_t>(P));
+      double nll = 0;
+      for (int64_t i = 0; i < P; ++i) {
+        const int32_t tok = sample_top_k_in_range(logits, vocab.video_offset(), vocab.video_offset() + vocab.codebook,
+                                                  o.top_k, o.temperature, rng);
+        nll += token_nll(logits, tok);
+        codes[static_cast<size_t>(i)] = static_cast<int32_t>(tok - vocab.video_offset());
+        const bool last = f + 1 == seg.new_latents && i + 1 == P;
+        if (!last) logits = decoder.step(tok);
+      }
+      window.insert(window.end(), codes.begin(), codes.end());
+      v.latent_nll.push_back(nll / static_cast<double>(P));
+      v.latent_segment.push_back(static_cast<int64_t>(si));
+      v.latent_codes.push_back(std::move(codes));
+      if (progress) progress(v);
+    }
+    v.positions_used = std::max(v.positions_used, decoder.position());
+    // Decode the whole window (the causal decoder sees the prefix as context) and keep the pixel
+    // frames of the new latent frames.
+    const int64_t latents = seg.prefix_latents + seg.new_latents;
+    const std::vector<uint8_t> px = tokenizer_.decode(window.data(), 1, latents, gh, gw);
+    const int64_t skip = seg.prefix_latents > 0 ? 1 + 4 * (seg.prefix_latents - 1) : 0;
+    const int64_t first_latent = static_cast<int64_t>(v.latent_nll.size()) - seg.new_latents;
+    for (int64_t j = 0; j < seg.pixel_frames; ++j) {
+      const auto* src = px.data() + (skip + j) * frame_bytes;
+      v.frames.emplace_back(src, src + frame_bytes);
+      // Segment 0: pixel frame p comes from latent frame ceil(p / 4); later: new frame j from j / 4.
+      v.latent_of_frame.push_back(first_latent + (seg.prefix_latents > 0 ? j / 4 : (j + 3) / 4));
+    }
+  }
+  return v;
+}
+
+}  // namespace loong

@@ -1,0 +1,73 @@
+// Minute-long video generation (DESIGN.md, Minute-long generation): sampling with a KV cache, segment
+// by segment (generate/segment_plan.h), each segment's prefix either re-encoded from the pixels of
+// the video so far (re-encoding on) or the raw sampled codes of its last latent frames (off, the
+// baseline). Every segment is one sequence `<bos> text <bov> codes...` of at most the trained
+// length, so positions never exceed what the model saw in training.
+//
+// Per segment s >= 1 with tail n:
+//   on:  prefix = tokenizer.encode(last 1 + 4(n-1) pixel frames of the video so far)  (n latent frames)
+//   off: prefix = the last n latent frames of segment s-1's window (as sampled, or carried over)
+// then the decoder is reset and fed `<bos> text <bov> prefix`, and L - n latent frames (fewer in the
+// last segment) are sampled, each code restricted to the video-code range [V_off, V_off + K) with
+// top-k and temperature. The window (prefix + new latent frames) is decoded with the tokenizer and
+// its last 4 * new pixel frames are appended to the video (segment_plan.h has the frame counts).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "generate/segment_plan.h"
+#include "tokenizer/video_tokenizer.h"
+#include "worker/llama_model.h"
+#include "worker/sequence_manifest.h"
+
+namespace loong {
+
+struct SamplingOptions {
+  int64_t top_k = 0;         // keep the k most likely codes (0: all)
+  float temperature = 1.0f;  // softmax temperature; 0 is greedy
+  uint64_t seed = 1;         // mt19937_64 seed: the same seed gives the same video
+  bool reencode = true;      // prefix from re-encoded pixels (true) or raw codes (false)
+  int64_t tail_latents = 0;  // n; 0 picks L / 2 (at least 1)
+};
+
+struct GeneratedVideo {
+  int64_t height = 0, width = 0;                // pixels
+  std::vector<std::vector<uint8_t>> frames;     // each RGB uint8 [height, width, 3]
+  std::vector<int64_t> latent_of_frame;         // per output frame: the sampled latent frame it comes from
+  // Per sampled latent frame, in sampling order: the model's mean NLL (nats, full softmax at
+  // temperature 1) of its sampled codes, its segment, and its codes [grid_h * grid_w] (< K).
+  std::vector<double> latent_nll;
+  std::vector<int64_t> latent_segment;
+  std::vector<std::vector<int32_t>> latent_codes;
+  // Per segment: the prefix codes it continued from ([n * grid_h * grid_w], empty for the first).
+  std::vector<std::vector<int32_t>> prefixes;
+  SegmentPlan plan;
+  int64_t positions_used = 0;  // most KV-cache positions any segment filled (<= the trained length)
+};
+
+class VideoGenerator {
+ public:
+  // Borrows the three; `model` must hold the whole network with max_position_embeddings of at least
+  // the trained length, and `tokenizer` must be the one of the manifest (generate_job checks).
+  VideoGenerator(const LlamaModel& model, const SequenceManifest& manifest, tok::VideoTokenizer& tokenizer);
+
+  // `pixel_frames` frames from caption tokens `text` (<= text budget, ids < V_text). `progress` is
+  // called after each sampled latent frame with the video so far (its latent_* fields are current;
+  // frames are appended per segment).
+  GeneratedVideo generate(std::span<const int32_t> text, int64_t pixel_frames, const SamplingOptions& options,
+                          const std::function<void(const GeneratedVideo&)>& progress = {});
+
+  int64_t default_tail() const;
+
+ private:
+  const LlamaModel& model_;
+  const SequenceManifest& manifest_;
+  tok::VideoTokenizer& tokenizer_;
+};
+
+// -log softmax(logits)[token] in nats (double precision).
+double token_nll(std::span<const float> logits, int32_t token);
+
+}  // namespace loong

@@ -1,8 +1,8 @@
 // `loong ingest`: decodes the videos of a manifest into clips of the corpus (dataloader/ingest.h).
 // Exit status: 0 if every line landed, 2 if anything was skipped, 1 on a fatal error.
 #include <prometheus/counter.h>
+#include <prometheus/family.h>
 #include <prometheus/gauge.h>
-#include <prometheus/registry.h>
 
 #include <chrono>
 #include <cstdio>
@@ -31,35 +31,19 @@ const char* outcome_name(IngestEntryResult::Outcome o) {
 // command and count what this run did.
 class IngestMetrics final : public IngestObserver {
  public:
-  explicit IngestMetrics(prometheus::Registry& r)
-      : listed_(prometheus::BuildGauge()
-                    .Name("loong_ingest_videos_listed")
-                    .Help("Well-formed manifest entries this ingest works through")
-                    .Register(r)
-                    .Add({})),
-        progress_(prometheus::BuildGauge()
-                      .Name("loong_ingest_progress_ratio")
-                      .Help("Fraction of the listed videos finished (ingested, present or skipped)")
-                      .Register(r)
-                      .Add({})),
-        processed_(prometheus::BuildCounter()
-                       .Name("loong_ingest_videos_processed_total")
-                       .Help("Manifest entries finished, by outcome: ingested (decoded and written), present "
-                             "(already in the corpus), skipped")
-                       .Register(r)),
-        clips_(prometheus::BuildCounter().Name("loong_ingest_clips_total").Help("Clips written").Register(r).Add({})),
-        frames_(
-            prometheus::BuildCounter().Name("loong_ingest_frames_total").Help("Frames written").Register(r).Add({})),
-        skipped_(prometheus::BuildCounter()
-                     .Name("loong_ingest_skipped_total")
-                     .Help("Manifest lines skipped, by reason (malformed line, missing file, I/O error, "
-                           "undecodable, over a size/duration limit, too short)")
-                     .Register(r)),
-        frames_per_s_(prometheus::BuildGauge()
-                          .Name("loong_ingest_frames_per_second")
-                          .Help("Frames written per second since the ingest started")
-                          .Register(r)
-                          .Add({})) {
+  explicit IngestMetrics(MetricsEndpoint& m)
+      : listed_(m.gauge("loong_ingest_videos_listed", "Well-formed manifest entries this ingest works through")),
+        progress_(m.gauge("loong_ingest_progress_ratio",
+                          "Fraction of the listed videos finished (ingested, present or skipped)")),
+        processed_(m.counter_family("loong_ingest_videos_processed_total",
+                                    "Manifest entries finished, by outcome: ingested (decoded and written), present "
+                                    "(already in the corpus), skipped")),
+        clips_(m.counter("loong_ingest_clips_total", "Clips written")),
+        frames_(m.counter("loong_ingest_frames_total", "Frames written")),
+        skipped_(m.counter_family("loong_ingest_skipped_total",
+                                  "Manifest lines skipped, by reason (malformed line, missing file, I/O error, "
+                                  "undecodable, over a size/duration limit, too short)")),
+        frames_per_s_(m.gauge("loong_ingest_frames_per_second", "Frames written per second since the ingest started")) {
     using O = IngestEntryResult::Outcome;
     for (auto o : {O::ingested, O::present, O::skipped}) processed_.Add({{"outcome", outcome_name(o)}});
     for (auto c : {IngestSkipCause::manifest_line, IngestSkipCause::missing_file, IngestSkipCause::io_error,
@@ -135,7 +119,7 @@ void register_ingest(CLI::App& app) {
   cmd->callback([manifest, db, o, metrics] {
     std::unique_ptr<MetricsEndpoint> endpoint = metrics->start();
     std::unique_ptr<IngestMetrics> progress;
-    if (endpoint) progress = std::make_unique<IngestMetrics>(endpoint->registry());
+    if (endpoint) progress = std::make_unique<IngestMetrics>(*endpoint);
     IngestOptions options = *o;
     options.observer = progress.get();
     IngestSummary s = ingest(*manifest, *db, options);

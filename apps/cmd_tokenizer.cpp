@@ -1,7 +1,7 @@
 // `loong tokenizer train | eval | encode`: the causal 3D-CNN VQ video tokenizer on a corpus.
 #include <prometheus/counter.h>
+#include <prometheus/family.h>
 #include <prometheus/gauge.h>
-#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -125,63 +125,24 @@ Eval evaluate(tok::VideoTokenizer& t, const tok::CorpusClipSampler& s, int64_t n
 // Progress of `loong tokenizer train` as Prometheus metrics (`loong_tokenizer_*`), per step.
 class TokenizerTrainMetrics {
  public:
-  TokenizerTrainMetrics(prometheus::Registry& r, int64_t steps_planned, int64_t codebook_size)
+  TokenizerTrainMetrics(MetricsEndpoint& m, int64_t steps_planned, int64_t codebook_size)
       : codebook_size_(codebook_size),
-        step_(prometheus::BuildGauge()
-                  .Name("loong_tokenizer_train_step")
-                  .Help("Training steps done")
-                  .Register(r)
-                  .Add({})),
-        loss_(prometheus::BuildGauge()
-                  .Name("loong_tokenizer_train_loss")
-                  .Help("Losses of the last step: kind=l1|l2 (reconstruction, pixels in [0,1]), codebook, "
-                        "commitment, total")
-                  .Register(r)),
-        perplexity_(prometheus::BuildGauge()
-                        .Name("loong_tokenizer_codebook_perplexity")
-                        .Help("Perplexity of the code distribution of the last batch (exp of its entropy)")
-                        .Register(r)
-                        .Add({})),
-        in_use_(prometheus::BuildGauge()
-                    .Name("loong_tokenizer_codebook_codes_in_use")
-                    .Help("Codes whose usage is above the dead-code threshold")
-                    .Register(r)
-                    .Add({})),
-        usage_(prometheus::BuildGauge()
-                   .Name("loong_tokenizer_codebook_usage_ratio")
-                   .Help("Codes in use over the codebook size")
-                   .Register(r)
-                   .Add({})),
-        revived_(prometheus::BuildCounter()
-                     .Name("loong_tokenizer_codebook_revived_codes_total")
-                     .Help("Dead codes re-seeded from encoder outputs")
-                     .Register(r)
-                     .Add({})),
-        clips_(prometheus::BuildCounter()
-                   .Name("loong_tokenizer_train_clips_total")
-                   .Help("Clip windows trained on by this run")
-                   .Register(r)
-                   .Add({})),
-        clips_per_s_(prometheus::BuildGauge()
-                         .Name("loong_tokenizer_train_clips_per_second")
-                         .Help("Clip windows per second in the last step")
-                         .Register(r)
-                         .Add({})),
-        lr_(prometheus::BuildGauge()
-                .Name("loong_tokenizer_train_learning_rate")
-                .Help("Learning rate of the last step")
-                .Register(r)
-                .Add({})),
-        saves_(prometheus::BuildCounter()
-                   .Name("loong_tokenizer_checkpoints_written_total")
-                   .Help("Times the tokenizer (weights + optimizer state) was saved")
-                   .Register(r)
-                   .Add({})) {
-    prometheus::BuildGauge()
-        .Name("loong_tokenizer_train_steps_planned")
-        .Help("Steps the training runs to (train.steps)")
-        .Register(r)
-        .Add({})
+        step_(m.gauge("loong_tokenizer_train_step", "Training steps done")),
+        loss_(m.gauge_family("loong_tokenizer_train_loss",
+                             "Losses of the last step: kind=l1|l2 (reconstruction, pixels in [0,1]), codebook, "
+                             "commitment, total")),
+        perplexity_(m.gauge("loong_tokenizer_codebook_perplexity",
+                            "Perplexity of the code distribution of the last batch (exp of its entropy)")),
+        in_use_(m.gauge("loong_tokenizer_codebook_codes_in_use", "Codes whose usage is above the dead-code threshold")),
+        usage_(m.gauge("loong_tokenizer_codebook_usage_ratio", "Codes in use over the codebook size")),
+        revived_(
+            m.counter("loong_tokenizer_codebook_revived_codes_total", "Dead codes re-seeded from encoder outputs")),
+        clips_(m.counter("loong_tokenizer_train_clips_total", "Clip windows trained on by this run")),
+        clips_per_s_(m.gauge("loong_tokenizer_train_clips_per_second", "Clip windows per second in the last step")),
+        lr_(m.gauge("loong_tokenizer_train_learning_rate", "Learning rate of the last step")),
+        saves_(m.counter("loong_tokenizer_checkpoints_written_total",
+                         "Times the tokenizer (weights + optimizer state) was saved")) {
+    m.gauge("loong_tokenizer_train_steps_planned", "Steps the training runs to (train.steps)")
         .Set(static_cast<double>(steps_planned));
   }
 
@@ -231,8 +192,7 @@ void run_train(const std::string& db, const std::string& config, const std::stri
   std::unique_ptr<MetricsEndpoint> endpoint = metrics_flags.start();
   std::unique_ptr<TokenizerTrainMetrics> metrics;
   if (endpoint)
-    metrics =
-        std::make_unique<TokenizerTrainMetrics>(endpoint->registry(), job.steps, job.config.quantizer.codebook_size);
+    metrics = std::make_unique<TokenizerTrainMetrics>(*endpoint, job.steps, job.config.quantizer.codebook_size);
   ProgressBar bar("tokenizer train", job.steps);
   tok::TokenizerLosses recent;
   int n = 0;

@@ -1,6 +1,8 @@
 #include "coordinator/metrics_endpoint.h"
 
+#include <prometheus/counter.h>
 #include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <unistd.h>
 
@@ -42,6 +44,23 @@ MetricsEndpoint::~MetricsEndpoint() {
     std::error_code ec;
     std::filesystem::remove(options_.targets_dir / (options_.job_name + ".json"), ec);
   }
+}
+
+prometheus::Family<prometheus::Gauge>& MetricsEndpoint::gauge_family(const std::string& name, const std::string& help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(*registry_);
+}
+
+prometheus::Family<prometheus::Counter>& MetricsEndpoint::counter_family(const std::string& name,
+                                                                         const std::string& help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(*registry_);
+}
+
+prometheus::Gauge& MetricsEndpoint::gauge(const std::string& name, const std::string& help) {
+  return gauge_family(name, help).Add({});
+}
+
+prometheus::Counter& MetricsEndpoint::counter(const std::string& name, const std::string& help) {
+  return counter_family(name, help).Add({});
 }
 
 std::string MetricsEndpoint::url() const {

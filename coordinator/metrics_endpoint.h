@@ -10,6 +10,10 @@
 namespace prometheus {
 class Exposer;
 class Registry;
+class Counter;
+class Gauge;
+template <typename T>
+class Family;
 }  // namespace prometheus
 
 namespace loong {
@@ -32,6 +36,12 @@ class MetricsEndpoint {
 
   // Metric families registered here are served; the registry lives as long as the endpoint.
   prometheus::Registry& registry() { return *registry_; }
+  // New families in the registry: one without labels (its single series), or one to add labelled
+  // series to. Names follow Prometheus conventions (units in the name, `_total` for counters).
+  prometheus::Gauge& gauge(const std::string& name, const std::string& help);
+  prometheus::Counter& counter(const std::string& name, const std::string& help);
+  prometheus::Family<prometheus::Gauge>& gauge_family(const std::string& name, const std::string& help);
+  prometheus::Family<prometheus::Counter>& counter_family(const std::string& name, const std::string& help);
   int port() const { return port_; }
   // http://address:port/metrics, for log lines.
   std::string url() const;

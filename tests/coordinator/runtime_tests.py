@@ -13,6 +13,7 @@ Every run trains the same tiny job (3 curriculum stages of 4 steps, dp=2 under m
      after step 3 equal those after step 2, and the skip is counted.
   4. A corrupt record is skipped with a logged reason naming the clip, and counted.
   5. A config error stops the job before any work, naming the key.
+The reference run also checks the per-step timing fields of the log (coordinator_s, tokens).
 """
 import json
 import os
@@ -155,11 +156,22 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     print("reference: uninterrupted run")
     ref_dir, cfg = job("reference")
+    t0 = time.time()
     rc, out = run(cfg)
+    wall = time.time() - t0
     check(rc == 0, f"reference run exits 0 (got {rc})")
     if rc != 0:
         print(out)
         sys.exit(1)
+    # The coordinator's own time per step (bench/run training): present, non-negative, and together
+    # with the time it waits for the workers no more than the run's wall time.
+    steps = log_sections(ref_dir)[0]["steps"]
+    own = [s.get("coordinator_s", -1) for s in steps]
+    check(all(0 <= x for x in own), "every step logs the coordinator's own time (coordinator_s >= 0)")
+    timed = sum(s["step_s"] for s in steps) + sum(own)
+    check(timed <= wall, f"step_s + coordinator_s over the run ({timed:.2f} s) <= its wall time ({wall:.2f} s)")
+    check(all(s["tokens"] == round(s["tokens_per_s"] * s["step_s"]) for s in steps),
+          "every step logs its tokens (= tokens_per_s x step_s)")
     check(os.path.exists(os.path.join(ref_dir, "ckpt", "step_00000012", "DONE")), "reference: final checkpoint written")
 
     print("1. SIGKILL of a worker rank, then --resume auto")

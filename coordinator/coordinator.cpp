@@ -189,6 +189,8 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
       spdlog::info("stage {} ({}): {} latent frames, {} eligible clips, {} samples per step", si + 1, stage.name,
                    stage.latent_frames, orders[si]->epoch_size(), samples_per_step(stage));
     }
+    // A baseline at the start of every stage, so each stage's held-out loss can be seen to fall.
+    if (job_.eval_every > 0 && in_stage == 0) evaluate(si, state.step());
     const SampleShape shape = job_.shape(stage.latent_frames, source_.grid_h(), source_.grid_w());
     const int64_t S = samples_per_step(stage);
     proto::WorkUnit unit;

@@ -1,9 +1,9 @@
 #include "coordinator/metrics_endpoint.h"
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -15,15 +15,10 @@ namespace loong {
 
 MetricsEndpoint::MetricsEndpoint(const MetricsEndpointOptions& options)
     : options_(options), registry_(std::make_shared<prometheus::Registry>()) {
-  const std::string where = options_.address + ":" + std::to_string(options_.port);
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(where);
-  } catch (const std::exception& e) {
-    throw ConfigError("metrics: cannot listen on " + where + ": " + e.what() + " (choose a free port, or 0)");
-  }
-  exposer_->RegisterCollectable(registry_);
-  const auto ports = exposer_->GetListeningPorts();
-  port_ = ports.empty() ? options_.port : ports.front();
+  // The registry is thread-safe; the server's thread serialises it per scrape.
+  server_ = std::make_unique<MetricsHttpServer>(options_.address, options_.port, [registry = registry_] {
+    return prometheus::TextSerializer().Serialize(registry->Collect());
+  });
   if (!options_.targets_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(options_.targets_dir, ec);
@@ -34,7 +29,7 @@ MetricsEndpoint::MetricsEndpoint(const MetricsEndpointOptions& options)
     ::gethostname(host, sizeof host);
     const std::string addr = options_.address == "0.0.0.0" ? std::string(host) : options_.address;
     nlohmann::json t = nlohmann::json::array(
-        {{{"targets", {addr + ":" + std::to_string(port_)}}, {"labels", {{"job_name", options_.job_name}}}}});
+        {{{"targets", {addr + ":" + std::to_string(port())}}, {"labels", {{"job_name", options_.job_name}}}}});
     write_file_atomic(options_.targets_dir / (options_.job_name + ".json"), t.dump(2));
   }
 }
@@ -64,7 +59,7 @@ prometheus::Counter& MetricsEndpoint::counter(const std::string& name, const std
 }
 
 std::string MetricsEndpoint::url() const {
-  return "http://" + options_.address + ":" + std::to_string(port_) + "/metrics";
+  return "http://" + options_.address + ":" + std::to_string(port()) + "/metrics";
 }
 
 }  // namespace loong

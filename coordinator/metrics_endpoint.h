@@ -1,14 +1,15 @@
-// Where a process's Prometheus metrics are served: a registry behind an HTTP exposer
-// (prometheus-cpp pull, GET /metrics) and, optionally, a file-based service discovery target
-// file announcing it. Shared by the training exporter (coordinator/metrics_exporter.h) and the
+// Where a process's Prometheus metrics are served: a prometheus-cpp registry behind a small HTTP
+// server (GET /metrics, coordinator/metrics_http_server.h) and, optionally, a file-based service
+// discovery target file announcing it. Shared by the training exporter (coordinator/metrics_exporter.h) and the
 // progress metrics of `loong ingest` and `loong tokenizer train`.
 #pragma once
 #include <filesystem>
 #include <memory>
 #include <string>
 
+#include "coordinator/metrics_http_server.h"
+
 namespace prometheus {
-class Exposer;
 class Registry;
 class Counter;
 class Gauge;
@@ -42,15 +43,14 @@ class MetricsEndpoint {
   prometheus::Counter& counter(const std::string& name, const std::string& help);
   prometheus::Family<prometheus::Gauge>& gauge_family(const std::string& name, const std::string& help);
   prometheus::Family<prometheus::Counter>& counter_family(const std::string& name, const std::string& help);
-  int port() const { return port_; }
+  int port() const { return server_->port(); }
   // http://address:port/metrics, for log lines.
   std::string url() const;
 
  private:
   MetricsEndpointOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  int port_ = 0;
+  std::unique_ptr<MetricsHttpServer> server_;
 };
 
 }  // namespace loong

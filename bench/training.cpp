@@ -14,6 +14,7 @@
 // `tokens`, `step_s` (the coordinator waiting for the workers' report) and `coordinator_s` (its own
 // time since the previous report: aggregation, log, metrics, sample order, next work unit).
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <toml++/toml.h>
 
 #include <CLI/CLI.hpp>
@@ -61,7 +62,7 @@ double children_cpu_s() {
 // and the CPU time it and its children (MPI ranks included) used: how many cores it obtained (on a
 // loaded machine, fewer than it asked for). A failure throws with the end of the log.
 void run_logged(const std::string& what, const std::string& cmd, const fs::path& log, int timeout_s) {
-  std::printf("  %-40s", what.c_str());
+  std::printf("  %-46s", what.c_str());
   std::fflush(stdout);
   const auto t = Clock::now();
   const double cpu0 = children_cpu_s();
@@ -77,8 +78,9 @@ void run_logged(const std::string& what, const std::string& cmd, const fs::path&
     } catch (const loong::Error&) {
     }
     if (text.size() > 3000) text = "..." + text.substr(text.size() - 3000);
-    throw loong::Error(what + " failed (status " + std::to_string(rc) + "; log " + log.string() + "):\n" + cmd + "\n" +
-                       text);
+    const int status = WIFEXITED(rc) ? WEXITSTATUS(rc) : rc;
+    throw loong::Error(what + " failed (exit status " + std::to_string(status) +
+                       "; --keep keeps the scratch directory):\n" + cmd + "\n" + text);
   }
 }
 
@@ -346,6 +348,7 @@ int main(int argc, char** argv) {
           load_start.substr(0, load_start.find(' ')).c_str(), load_end.substr(0, load_end.find(' ')).c_str(), cores);
     for (const auto& b : bench) std::printf("%s\n", b.c_str());
   } catch (const std::exception& e) {
+    std::fflush(stdout);
     std::fprintf(stderr, "\nbench training: %s\n", e.what());
     rc = 1;
   }

@@ -1,4 +1,4 @@
-// Prometheus metrics of a training job, served by the coordinator (prometheus-cpp pull exposer).
+// Prometheus metrics of a training job, served by the coordinator (coordinator/metrics_endpoint.h).
 // Names follow Prometheus conventions (base units in the name, `_total` for counters); labels are
 // bounded sets (stage, latent-frame index, segment, worker rank, step part); the step number is a
 // value (`loong_train_step`), never a label. The dashboard in cluster/grafana/ reads exactly these.

@@ -5,16 +5,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "coordinator/metrics_exporter.h"
+#include "coordinator/metrics_http_server.h"
+#include "core/error.h"
 
 using namespace loong;
 
 namespace {
-std::string http_get(int port, const std::string& path) {
+// Sends `request` as is and returns everything the server answers until it closes.
+std::string http_request(int port, const std::string& request) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -24,13 +28,16 @@ std::string http_get(int port, const std::string& path) {
     ::close(fd);
     return "";
   }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  (void)!::write(fd, req.data(), req.size());
+  (void)!::write(fd, request.data(), request.size());
   std::string out;
   char buf[4096];
   for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
   ::close(fd);
   return out;
+}
+
+std::string http_get(int port, const std::string& path) {
+  return http_request(port, "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n");
 }
 }  // namespace
 
@@ -84,4 +91,49 @@ TEST(MetricsExporter, ServesTrainingMetricsAndWritesItsTargetFile) {
     EXPECT_EQ(body.find("step=\""), std::string::npos) << "the step number must never be a label";
   }
   EXPECT_FALSE(std::filesystem::exists(targets / "unit.json")) << "the target file goes away with the job";
+}
+
+TEST(MetricsHttpServer, AnswersOnlyGetAndHeadOfMetrics) {
+  int scrapes = 0;
+  MetricsHttpServer server("127.0.0.1", 0, [&scrapes] { return "x_total " + std::to_string(++scrapes) + "\n"; });
+  ASSERT_GT(server.port(), 0);
+  const std::string get = http_get(server.port(), "/metrics?x=1");
+  EXPECT_EQ(get.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << get;
+  EXPECT_NE(get.find("Content-Length: 10\r\n"), std::string::npos) << get;
+  EXPECT_EQ(get.substr(get.size() - 10), "x_total 1\n");
+  const std::string head = http_request(server.port(), "HEAD /metrics HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_EQ(head.substr(head.size() - 4), "\r\n\r\n") << "HEAD answers without a body";
+  EXPECT_EQ(http_get(server.port(), "/").rfind("HTTP/1.1 404", 0), 0u);
+  EXPECT_EQ(http_request(server.port(), "POST /metrics HTTP/1.0\r\n\r\n").rfind("HTTP/1.1 405", 0), 0u);
+  EXPECT_EQ(http_request(server.port(), "garbage\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_EQ(http_request(server.port(), std::string(16 * 1024 + 100, 'a')).rfind("HTTP/1.1 431", 0), 0u);
+  EXPECT_EQ(scrapes, 2) << "the body is made for GET and HEAD of /metrics only";
+}
+
+TEST(MetricsHttpServer, AStalledClientDelaysTheNextScrapeByAtMostTheTimeout) {
+  MetricsHttpServer server("127.0.0.1", 0, [] { return std::string("up 1\n"); });
+  int stalled = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(server.port()));
+  ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  ASSERT_EQ(::connect(stalled, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);  // and never sends
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string body = http_get(server.port(), "/metrics");
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(body.find("up 1"), std::string::npos);
+  EXPECT_LT(s, 4.0);
+  ::close(stalled);
+}
+
+TEST(MetricsHttpServer, APortInUseIsAConfigErrorNamingIt) {
+  MetricsHttpServer first("127.0.0.1", 0, [] { return std::string(); });
+  try {
+    MetricsHttpServer second("127.0.0.1", first.port(), [] { return std::string(); });
+    FAIL() << "a second server on the same port";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(first.port())), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(MetricsHttpServer("no-such-host.invalid", 0, [] { return std::string(); }), ConfigError);
 }

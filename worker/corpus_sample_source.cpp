@@ -102,7 +102,7 @@ ClipTokens CorpusSampleSource::fetch(uint64_t clip_id, int64_t frames) {
   const std::string& id = it->second;
   ClipTokens t;
   auto text = corpus_->text_tokens(id);
-  if (!text) throw FormatError("clip " + id + ": no caption tokens (run `loong text train`)");
+  if (!text) throw FormatError("clip " + id + ": no caption tokens (run `loong text tokenize` after ingesting new clips, or `loong text train`)");
   t.text = std::move(*text);
   auto vt = corpus_->video_tokens(tokenizer_, id);
   if (!vt) throw FormatError("clip " + id + ": no video tokens for tokenizer '" + tokenizer_ + "'");

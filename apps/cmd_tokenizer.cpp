@@ -20,6 +20,7 @@
 #include "dataloader/corpus.h"
 #include "ops/lr_schedule.h"
 #include "tokenizer/corpus_clips.h"
+#include "tokenizer/tokenizer_config_toml.h"
 #include "tokenizer/video_tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -37,33 +38,14 @@ struct TokTrainJob {
 
 TokTrainJob read_tok_job(const std::string& path, int64_t resolution) {
   TomlConfig c = path.empty() ? TomlConfig::parse_string("", "(defaults)") : TomlConfig::parse_file(path);
-  c.reject_unknown_keys({"tokenizer.channels", "tokenizer.latent_channels", "tokenizer.res_blocks", "tokenizer.groups",
-                         "tokenizer.codebook_size", "tokenizer.distance", "tokenizer.beta", "tokenizer.dead_fraction",
-                         "train.steps", "train.batch", "train.frames", "train.lr", "train.min_lr", "train.warmup_steps",
-                         "train.revive_every", "train.seed", "train.save_every", "train.log_every",
-                         "train.max_grad_norm"});
+  std::set<std::string> keys = tok::tokenizer_toml_keys();
+  for (const char* k : {"train.steps", "train.batch", "train.frames", "train.lr", "train.min_lr", "train.warmup_steps",
+                        "train.revive_every", "train.seed", "train.save_every", "train.log_every", "train.max_grad_norm",
+                        "train.l1_weight", "train.l2_weight"})
+    keys.insert(k);
+  c.reject_unknown_keys(keys);
   TokTrainJob j;
-  j.config.resolution = resolution;
-  if (auto a = c.raw().at_path("tokenizer.channels"); a) {
-    const toml::array* arr = a.as_array();
-    if (!arr) throw ConfigError(c.source() + ": key 'tokenizer.channels' must be an array of integers");
-    j.config.net.channels.clear();
-    for (const auto& v : *arr) j.config.net.channels.push_back(v.value<int64_t>().value_or(0));
-    j.config.net.temporal_down.assign(j.config.net.channels.size(), false);
-    for (size_t i = 0; i < j.config.net.channels.size() && i < 2; ++i) j.config.net.temporal_down[i] = true;
-  }
-  j.config.net.latent_channels = c.get_int("tokenizer.latent_channels", j.config.net.latent_channels, 1);
-  j.config.net.res_blocks = c.get_int("tokenizer.res_blocks", j.config.net.res_blocks, 0);
-  j.config.net.groups = c.get_int("tokenizer.groups", j.config.net.groups, 1);
-  j.config.quantizer.codebook_size = c.get_int("tokenizer.codebook_size", 1024, 2);
-  const std::string dist = c.get_string("tokenizer.distance", "l2");
-  if (dist != "l2" && dist != "cosine")
-    throw ConfigError(c.source() + ": key 'tokenizer.distance' must be \"l2\" or \"cosine\"");
-  j.config.quantizer.cosine = dist == "cosine";
-  j.config.quantizer.beta = static_cast<float>(c.get_positive("tokenizer.beta", 0.25));
-  j.config.quantizer.dead_fraction = static_cast<float>(c.get_positive("tokenizer.dead_fraction", 0.03));
-  j.config.quantizer.dim = j.config.net.latent_channels;
-  j.config.net.validate();
+  j.config = tok::tokenizer_config_from_toml(c, resolution);
   j.steps = c.get_int("train.steps", 2000, 1);
   j.batch = c.get_int("train.batch", 4, 1);
   j.frames = c.get_int("train.frames", 5, 1);
@@ -73,6 +55,10 @@ TokTrainJob read_tok_job(const std::string& path, int64_t resolution) {
   j.warmup = c.get_int("train.warmup_steps", 100, 0);
   j.optim.revive_every = c.get_int("train.revive_every", 20, 0);
   j.optim.max_grad_norm = static_cast<float>(c.get_double("train.max_grad_norm", 1.0));
+  j.optim.l1_weight = static_cast<float>(c.get_double("train.l1_weight", 1.0));
+  j.optim.l2_weight = static_cast<float>(c.get_double("train.l2_weight", 1.0));
+  if (j.optim.l1_weight < 0 || j.optim.l2_weight < 0 || j.optim.l1_weight + j.optim.l2_weight <= 0)
+    throw ConfigError(c.source() + ": keys 'train.l1_weight' and 'train.l2_weight' must be >= 0, not both 0");
   j.seed = static_cast<uint64_t>(c.get_int("train.seed", 1, 0));
   j.save_every = c.get_int("train.save_every", 200, 1);
   j.log_every = c.get_int("train.log_every", 50, 1);
@@ -239,8 +225,8 @@ void register_tokenizer(CLI::App& app) {
   auto* train = cmd->add_subcommand("train",
                                     "Train on clip windows of the corpus's train split; resumes when --out already "
                                     "holds a tokenizer. Config keys: [tokenizer] channels, latent_channels, "
-                                    "res_blocks, groups, codebook_size, distance (l2|cosine), beta, dead_fraction; "
-                                    "[train] steps, batch, frames (1+4k), lr, min_lr, warmup_steps, revive_every, "
+                                    "patch, block_temporal_kernel, res_blocks, mid_blocks, groups, codebook_size, distance (l2|cosine), beta, dead_fraction, usage_decay; "
+                                    "[train] steps, batch, frames (1+4k), lr, min_lr, warmup_steps, revive_every, l1_weight, l2_weight, "
                                     "seed, save_every, log_every, max_grad_norm (see configs/tokenizer_mnist.toml).");
   train->add_option("--db", std::get<0>(*tr), "Corpus directory")->required();
   train->add_option("--config", std::get<1>(*tr), "TOML config (defaults when omitted)");

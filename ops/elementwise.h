@@ -123,4 +123,13 @@ LOONG_HD long long upsample_source_index(long long o, long long factor, long lon
   return (o + drop_front) / factor;
 }
 
+// Space-to-depth (torch's pixel_unshuffle) with factor p: the packed element (n, c_lo, t, y, x),
+// c_lo = (c * p + dy) * p + dx, holds the full-resolution element (n, c, t, y*p + dy, x*p + dx).
+// Returns that element's offset in the full [N, C, T, H, W] tensor (C, T, H, W full-resolution).
+LOONG_HD long long space_to_depth_source(long long n, long long c_lo, long long t, long long y, long long x,
+                                         long long c, long long tt, long long h, long long w, long long p) {
+  const long long dx = c_lo % p, dy = (c_lo / p) % p, ch = c_lo / (p * p);
+  return (((n * c + ch) * tt + t) * h + y * p + dy) * w + x * p + dx;
+}
+
 }  // namespace loong::ops

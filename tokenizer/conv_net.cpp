@@ -231,9 +231,49 @@ const float* Upsample::backward(const float* dy, bool need_dx) {
   return dx_.data();
 }
 
+// ---- PixelShuffle ----
+
+PixelShuffle::PixelShuffle(const std::string& name, int64_t factor, bool to_packed)
+    : Layer(name), p_(factor), to_packed_(to_packed) {}
+
+Shape5 PixelShuffle::out_shape(const Shape5& in) const {
+  if (!to_packed_) {
+    if (in.c % (p_ * p_) != 0)
+      throw InputError(name_ + ": input " + in.str() + " has channels not divisible by " + std::to_string(p_ * p_));
+    return {in.n, in.c / (p_ * p_), in.t, in.h * p_, in.w * p_};
+  }
+  if (in.h % p_ != 0 || in.w % p_ != 0)
+    throw InputError(name_ + ": input " + in.str() + " has height or width not divisible by " + std::to_string(p_));
+  return {in.n, in.c * p_ * p_, in.t, in.h / p_, in.w / p_};
+}
+
+const float* PixelShuffle::forward(const float* x, const Shape5& in) {
+  const Shape5 out = out_shape(in);
+  in_ = in;
+  resize(out_, out.numel());
+  if (to_packed_)
+    cpu::space_to_depth(out_.data(), x, {in.n, in.c, in.t, in.h, in.w, p_});
+  else
+    cpu::depth_to_space(out_.data(), x, {out.n, out.c, out.t, out.h, out.w, p_});
+  return out_.data();
+}
+
+const float* PixelShuffle::backward(const float* dy, bool need_dx) {
+  if (!need_dx) return nullptr;
+  resize(dx_, in_.numel());
+  if (to_packed_)  // the adjoint of a permutation is its inverse
+    cpu::depth_to_space(dx_.data(), dy, {in_.n, in_.c, in_.t, in_.h, in_.w, p_});
+  else {
+    const Shape5 out = out_shape(in_);
+    cpu::space_to_depth(dx_.data(), dy, {out.n, out.c, out.t, out.h, out.w, p_});
+  }
+  return dx_.data();
+}
+
 // ---- ResBlock ----
 
-ResBlock::ResBlock(ParamStore& store, const std::string& name, int64_t cin, int64_t cout, int64_t groups, Workspace* ws)
+ResBlock::ResBlock(ParamStore& store, const std::string& name, int64_t cin, int64_t cout, int64_t groups, Workspace* ws,
+                   int64_t kt)
     : Layer(name),
       cin_(cin),
       cout_(cout),
@@ -241,8 +281,8 @@ ResBlock::ResBlock(ParamStore& store, const std::string& name, int64_t cin, int6
       norm2_(store, name + ".norm2", cout, groups),
       act1_(name + ".act1"),
       act2_(name + ".act2"),
-      conv1_(store, name + ".conv1", cin, cout, {3, 3, 3}, {1, 1, 1}, ws),
-      conv2_(store, name + ".conv2", cout, cout, {3, 3, 3}, {1, 1, 1}, ws) {
+      conv1_(store, name + ".conv1", cin, cout, {kt, 3, 3}, {1, 1, 1}, ws),
+      conv2_(store, name + ".conv2", cout, cout, {kt, 3, 3}, {1, 1, 1}, ws) {
   if (cin != cout)
     shortcut_ = std::make_unique<CausalConv3d>(store, name + ".nin_shortcut", cin, cout,
                                                std::array<int64_t, 3>{1, 1, 1}, std::array<int64_t, 3>{1, 1, 1}, ws);
@@ -311,12 +351,15 @@ const float* Sequential::backward(const float* dy, bool need_dx) {
 void ConvNetConfig::validate() const {
   auto bad = [](const std::string& what) { throw ConfigError("tokenizer network: " + what); };
   if (in_channels < 1) bad("in_channels must be >= 1");
+  if (patch < 1 || patch > 8) bad("patch must be 1 to 8");
+  if (block_temporal_kernel != 1 && block_temporal_kernel != 3) bad("block_temporal_kernel must be 1 or 3");
   if (latent_channels < 1) bad("latent_channels must be >= 1");
   if (channels.empty() || channels.size() > 6) bad("channels must list 1 to 6 level widths");
   if (temporal_down.size() != channels.size())
     bad("temporal_down has " + std::to_string(temporal_down.size()) + " entries, channels " +
         std::to_string(channels.size()) + " (one per level)");
   if (res_blocks < 0) bad("res_blocks must be >= 0");
+  if (mid_blocks < 1 || mid_blocks > 8) bad("mid_blocks must be 1 to 8");
   if (groups < 1) bad("groups must be >= 1");
   for (int64_t c : channels)
     if (c < 1 || c % groups != 0)
@@ -341,19 +384,29 @@ Shape5 ConvNetConfig::latent_shape(const Shape5& clip) const {
 
 // ---- Encoder ----
 
+namespace {
+// "mid.block" for the first (the name tokenizers saved before mid_blocks existed use), then
+// "mid.block.1", "mid.block.2", ...
+std::string mid_block_name(int64_t m) { return m == 0 ? "mid.block" : "mid.block." + std::to_string(m); }
+}  // namespace
+
 Encoder::Encoder(ParamStore& store, const ConvNetConfig& config, const std::string& prefix)
     : config_(config), net_(prefix.empty() ? "encoder" : prefix.substr(0, prefix.size() - 1)) {
   config.validate();
   const auto& ch = config.channels;
   const int64_t levels = static_cast<int64_t>(ch.size());
-  net_.append(std::make_unique<CausalConv3d>(store, prefix + "conv_in", config.in_channels, ch[0],
-                                             std::array<int64_t, 3>{3, 3, 3}, std::array<int64_t, 3>{1, 1, 1}, &ws_));
+  const int64_t packed = config.in_channels * config.patch * config.patch;
+  if (config.patch > 1) net_.append(std::make_unique<PixelShuffle>(prefix + "space_to_depth", config.patch, true));
+  const std::array<int64_t, 3> block_kernel{config.block_temporal_kernel, 3, 3};
+  net_.append(std::make_unique<CausalConv3d>(store, prefix + "conv_in", packed, ch[0], block_kernel,
+                                             std::array<int64_t, 3>{1, 1, 1}, &ws_));
   int64_t c = ch[0];
   for (int64_t i = 0; i < levels; ++i) {
     const std::string level = prefix + "down." + std::to_string(i);
     for (int64_t j = 0; j < config.res_blocks; ++j) {
       net_.append(
-          std::make_unique<ResBlock>(store, level + ".block." + std::to_string(j), c, ch[i], config.groups, &ws_));
+          std::make_unique<ResBlock>(store, level + ".block." + std::to_string(j), c, ch[i], config.groups, &ws_,
+                                           config.block_temporal_kernel));
       c = ch[i];
     }
     const int64_t st = config.temporal_down[i] ? 2 : 1;
@@ -361,11 +414,13 @@ Encoder::Encoder(ParamStore& store, const ConvNetConfig& config, const std::stri
                                                std::array<int64_t, 3>{st, 2, 2}, &ws_));
     c = ch[i];
   }
-  net_.append(std::make_unique<ResBlock>(store, prefix + "mid.block", c, c, config.groups, &ws_));
+  for (int64_t m = 0; m < config.mid_blocks; ++m)
+    net_.append(std::make_unique<ResBlock>(store, prefix + mid_block_name(m), c, c, config.groups, &ws_,
+                                           config.block_temporal_kernel));
   net_.append(std::make_unique<GroupNorm>(store, prefix + "norm_out", c, config.groups));
   net_.append(std::make_unique<SiLU>(prefix + "act_out"));
-  net_.append(std::make_unique<CausalConv3d>(store, prefix + "conv_out", c, config.latent_channels,
-                                             std::array<int64_t, 3>{3, 3, 3}, std::array<int64_t, 3>{1, 1, 1}, &ws_));
+  net_.append(std::make_unique<CausalConv3d>(store, prefix + "conv_out", c, config.latent_channels, block_kernel,
+                                             std::array<int64_t, 3>{1, 1, 1}, &ws_));
 }
 
 const float* Encoder::forward(const float* pixels, const Shape5& clip) {
@@ -383,14 +438,18 @@ Decoder::Decoder(ParamStore& store, const ConvNetConfig& config, const std::stri
   const auto& ch = config.channels;
   const int64_t levels = static_cast<int64_t>(ch.size());
   int64_t c = ch[levels - 1];
-  net_.append(std::make_unique<CausalConv3d>(store, prefix + "conv_in", config.latent_channels, c,
-                                             std::array<int64_t, 3>{3, 3, 3}, std::array<int64_t, 3>{1, 1, 1}, &ws_));
-  net_.append(std::make_unique<ResBlock>(store, prefix + "mid.block", c, c, config.groups, &ws_));
+  const std::array<int64_t, 3> block_kernel{config.block_temporal_kernel, 3, 3};
+  net_.append(std::make_unique<CausalConv3d>(store, prefix + "conv_in", config.latent_channels, c, block_kernel,
+                                             std::array<int64_t, 3>{1, 1, 1}, &ws_));
+  for (int64_t m = 0; m < config.mid_blocks; ++m)
+    net_.append(std::make_unique<ResBlock>(store, prefix + mid_block_name(m), c, c, config.groups, &ws_,
+                                           config.block_temporal_kernel));
   for (int64_t i = levels - 1; i >= 0; --i) {
     const std::string level = prefix + "up." + std::to_string(i);
     for (int64_t j = 0; j < config.res_blocks; ++j) {
       net_.append(
-          std::make_unique<ResBlock>(store, level + ".block." + std::to_string(j), c, ch[i], config.groups, &ws_));
+          std::make_unique<ResBlock>(store, level + ".block." + std::to_string(j), c, ch[i], config.groups, &ws_,
+                                           config.block_temporal_kernel));
       c = ch[i];
     }
     net_.append(std::make_unique<Upsample>(level + ".upsample", config.temporal_down[i]));
@@ -400,8 +459,10 @@ Decoder::Decoder(ParamStore& store, const ConvNetConfig& config, const std::stri
   }
   net_.append(std::make_unique<GroupNorm>(store, prefix + "norm_out", c, config.groups));
   net_.append(std::make_unique<SiLU>(prefix + "act_out"));
-  net_.append(std::make_unique<CausalConv3d>(store, prefix + "conv_out", c, config.in_channels,
-                                             std::array<int64_t, 3>{3, 3, 3}, std::array<int64_t, 3>{1, 1, 1}, &ws_));
+  net_.append(std::make_unique<CausalConv3d>(store, prefix + "conv_out", c,
+                                             config.in_channels * config.patch * config.patch, block_kernel,
+                                             std::array<int64_t, 3>{1, 1, 1}, &ws_));
+  if (config.patch > 1) net_.append(std::make_unique<PixelShuffle>(prefix + "depth_to_space", config.patch, false));
 }
 
 Shape5 Decoder::out_shape(const Shape5& latents) const {

@@ -172,11 +172,29 @@ class Upsample : public Layer {
   std::vector<float> out_, dx_;
 };
 
-// GN -> SiLU -> conv3x3x3 -> GN -> SiLU -> conv3x3x3, plus the input (through a 1x1x1
+// Space-to-depth (packed = true: [N, C, T, H, W] -> [N, C*p*p, T, H/p, W/p], torch's
+// pixel_unshuffle per frame) or depth-to-space (packed = false, the inverse). No parameters.
+class PixelShuffle : public Layer {
+ public:
+  PixelShuffle(const std::string& name, int64_t factor, bool to_packed);
+  Shape5 out_shape(const Shape5& in) const override;
+  const float* forward(const float* x, const Shape5& in) override;
+  const float* backward(const float* dy, bool need_dx = true) override;
+
+ private:
+  int64_t p_;
+  bool to_packed_;
+  Shape5 in_{};
+  std::vector<float> out_, dx_;
+};
+
+// GN -> SiLU -> conv kt x3x3 -> GN -> SiLU -> conv kt x3x3, plus the input (through a 1x1x1
 // convolution <name>.nin_shortcut when Cin != Cout). Sub-layers <name>.norm1, .conv1, .norm2, .conv2.
+// kt = 1 makes the block per-frame (2D).
 class ResBlock : public Layer {
  public:
-  ResBlock(ParamStore& store, const std::string& name, int64_t cin, int64_t cout, int64_t groups, Workspace* ws);
+  ResBlock(ParamStore& store, const std::string& name, int64_t cin, int64_t cout, int64_t groups, Workspace* ws,
+           int64_t kt = 3);
   Shape5 out_shape(const Shape5& in) const override;
   const float* forward(const float* x, const Shape5& in) override;
   const float* backward(const float* dy, bool need_dx = true) override;
@@ -207,18 +225,30 @@ class Sequential : public Layer {
 };
 
 // ---- encoder / decoder ----
-// Sizes of the autoencoder. Level i works at width channels[i]; each level halves height and
-// width once (so 3 levels downsample x8), and halves time (causally) when temporal_down[i].
+// Sizes of the autoencoder. With patch = p > 1 the encoder first packs p x p pixel blocks into
+// channels (space-to-depth) and the decoder unpacks its output (depth-to-space), so no
+// convolution runs at full resolution. Level i works at width channels[i]; each level halves
+// height and width once (3 levels, or patch 2 and 2 levels, downsample x8), and halves time
+// (causally) when temporal_down[i].
 struct ConvNetConfig {
   int64_t in_channels = 3;  // RGB
+  int64_t patch = 1;        // p: pixel blocks packed into channels before the first convolution
+  // Temporal kernel of every convolution except the resampling ones (down.<i>.downsample,
+  // up.<i>.upsample.conv, always 3): 3 = full 3D network; 1 = frames mix only where time is
+  // resampled, so a latent frame sees a bounded window of pixel frames (4j-6 .. 4j) and windows
+  // of 9 frames train every layer in its steady state. It also costs 3x less in the res blocks.
+  int64_t block_temporal_kernel = 3;
   std::vector<int64_t> channels = {16, 32, 64};
   std::vector<bool> temporal_down = {true, true, false};  // 2 halvings: 1 + 4k frames -> 1 + k
   int64_t latent_channels = 16;                           // D: the vectors a quantizer sees
   int64_t res_blocks = 1;                                 // per level
+  // Residual blocks at the latent resolution (h/8 x w/8) in the encoder and in the decoder: depth
+  // where it is cheapest (1/64 of the pixels, 1/4 of the frames).
+  int64_t mid_blocks = 1;
   int64_t groups = 8;                                     // GroupNorm groups (must divide every width)
   // ConfigError naming the field when a value is out of range or inconsistent.
   void validate() const;
-  int64_t spatial_factor() const { return int64_t{1} << channels.size(); }
+  int64_t spatial_factor() const { return patch << channels.size(); }
   int64_t temporal_factor() const;  // 2^(number of temporal halvings)
   // Latent shape of a clip, or InputError naming the clip shape when it does not fit: frames must
   // be 1 + temporal_factor*k, height and width multiples of spatial_factor.
@@ -226,8 +256,8 @@ struct ConvNetConfig {
 };
 
 // Pixels [N, in_channels, 1 + 4k, H, W] -> latents [N, latent_channels, 1 + k, H/8, W/8] (with the
-// default config): conv_in, per level res blocks then a strided causal conv (down.<i>), a mid res
-// block, GN -> SiLU -> conv_out. Tensor names start with `prefix` (e.g. "encoder.").
+// default config): [space-to-depth], conv_in, per level res blocks then a strided causal conv
+// (down.<i>), a mid res block, GN -> SiLU -> conv_out. Tensor names start with `prefix` (e.g. "encoder.").
 class Encoder {
  public:
   Encoder(ParamStore& store, const ConvNetConfig& config, const std::string& prefix = "encoder.");
@@ -245,7 +275,7 @@ class Encoder {
 
 // The mirror: latents [N, latent_channels, 1 + k, h, w] -> pixels [N, in_channels, 1 + 4k, 8h, 8w]:
 // conv_in, a mid res block, per level (deepest first) res blocks then nearest upsampling and a
-// causal conv (up.<i>), GN -> SiLU -> conv_out.
+// causal conv (up.<i>), GN -> SiLU -> conv_out [-> depth-to-space].
 class Decoder {
  public:
   Decoder(ParamStore& store, const ConvNetConfig& config, const std::string& prefix = "decoder.");

@@ -132,22 +132,71 @@ const float* VectorQuantizer::backward(const float* dz_q, float loss_scale) {
   return dz_.data();
 }
 
+void VectorQuantizer::seed_codes(const std::vector<int64_t>& which, std::vector<double> d2) {
+  const int64_t D = config_.dim, M = static_cast<int64_t>(codes_.size());
+  float* E = store_.param(codebook_);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::normal_distribution<float> noise(0.0f, 1e-3f);  // two codes on one vector would tie forever
+  std::vector<double> cumulative(M);
+  for (const int64_t k : which) {
+    double total = 0;
+    bool uniform = false;
+    for (int64_t m = 0; m < M; ++m) {
+      uniform = uniform || d2[m] < 0;
+      total += std::max(d2[m], 0.0);
+      cumulative[m] = total;
+    }
+    int64_t pick;
+    if (uniform || total <= 0) {
+      pick = std::min<int64_t>(static_cast<int64_t>(unit(rng_) * static_cast<double>(M)), M - 1);
+    } else {
+      pick = std::upper_bound(cumulative.begin(), cumulative.end(), unit(rng_) * total) - cumulative.begin();
+      pick = std::min(pick, M - 1);
+    }
+    const float* src = rows_n_.data() + pick * D;
+    for (int64_t d = 0; d < D; ++d) E[k * D + d] = src[d] + noise(rng_);
+    usage_[k] = 1.0f / static_cast<float>(config_.codebook_size);  // a fresh code gets the benefit of the doubt
+    for (int64_t m = 0; m < M; ++m) {
+      double s = 0;
+      for (int64_t d = 0; d < D; ++d) {
+        const double diff = static_cast<double>(rows_n_[m * D + d]) - E[k * D + d];
+        s += diff * diff;
+      }
+      d2[m] = d2[m] < 0 ? s : std::min(d2[m], s);
+    }
+  }
+}
+
 int64_t VectorQuantizer::revive_dead_codes() {
   const int64_t K = config_.codebook_size, D = config_.dim, M = static_cast<int64_t>(codes_.size());
   if (M == 0) return 0;
   const float threshold = config_.dead_fraction / static_cast<float>(K);
-  float* E = store_.param(codebook_);
-  std::uniform_int_distribution<int64_t> pick(0, M - 1);
-  std::normal_distribution<float> noise(0.0f, 1e-3f);
-  int64_t revived = 0;
-  for (int64_t k = 0; k < K; ++k) {
-    if (usage_[k] >= threshold) continue;
-    const float* src = rows_.data() + pick(rng_) * D;
-    for (int64_t d = 0; d < D; ++d) E[k * D + d] = src[d] + noise(rng_);
-    usage_[k] = 1.0f / static_cast<float>(K);  // a fresh code gets the benefit of the doubt
-    ++revived;
+  std::vector<int64_t> dead;
+  for (int64_t k = 0; k < K; ++k)
+    if (usage_[k] < threshold) dead.push_back(k);
+  if (dead.empty()) return 0;
+  // Distances to the codes the last forward chose (live codes only: a dead code's vectors are
+  // the ones that need a new home).
+  std::vector<double> d2(M);
+  for (int64_t m = 0; m < M; ++m) {
+    double s = 0;
+    for (int64_t d = 0; d < D; ++d) {
+      const double diff = static_cast<double>(rows_n_[m * D + d]) - cb_[codes_[m] * D + d];
+      s += diff * diff;
+    }
+    d2[m] = s;
   }
-  return revived;
+  seed_codes(dead, std::move(d2));
+  return static_cast<int64_t>(dead.size());
+}
+
+void VectorQuantizer::seed_all_codes() {
+  const int64_t K = config_.codebook_size, M = static_cast<int64_t>(codes_.size());
+  if (M == 0) throw InputError("quantizer: seed_all_codes before any forward");
+  std::vector<int64_t> all(K);
+  for (int64_t k = 0; k < K; ++k) all[k] = k;
+  seed_codes(all, std::vector<double>(M, -1.0));
+  usage_.assign(K, 1.0f / static_cast<float>(K));
 }
 
 void VectorQuantizer::lookup(const int32_t* codes, const Shape5& shape, float* out) const {

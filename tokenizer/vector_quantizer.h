@@ -11,8 +11,13 @@
 //       commitment = beta * mean (z - sg(e))^2 -> gradient to the encoder only;
 //   - dead-code revival: a running usage per code (exponential moving average of its share of the
 //     batch's vectors); after a training step, codes whose usage fell below `dead_fraction / K`
-//     are moved onto randomly chosen encoder outputs of the last batch (clustering-style
-//     re-seeding), so the codebook stays in use.
+//     are moved onto encoder outputs of the last batch chosen by k-means++ (D^2) sampling: an
+//     output is picked with probability proportional to its squared distance to the nearest code
+//     (updated as codes are placed), so revived codes go where the codebook fits the data worst
+//     (digit strokes rather than the background most vectors share);
+//   - the same sampling seeds the whole codebook from the first training batch
+//     (`seed_all_codes`), a data-dependent start instead of random codes far from the encoder's
+//     outputs.
 // Codes are int32 in [0, K), laid out [N, T, H, W] (row-major), which is the order of video tokens
 // in a sample (a latent frame is a row-major h x w grid).
 #pragma once
@@ -31,7 +36,9 @@ struct QuantizerConfig {
   int64_t dim = 16;              // D
   bool cosine = false;           // false: L2
   float beta = 0.25f;            // commitment weight
-  float usage_decay = 0.99f;     // EMA factor of the per-code usage
+  // EMA factor of the per-code usage: a code unused for ln(dead_fraction) / ln(usage_decay)
+  // steps after being fresh (usage 1/K) is dead: 68 steps with the defaults.
+  float usage_decay = 0.95f;
   float dead_fraction = 0.03f;   // a code is dead when its usage < dead_fraction / K
 };
 
@@ -53,6 +60,9 @@ class VectorQuantizer {
   const float* backward(const float* dz_q, float loss_scale = 1.0f);
   // Re-seeds dead codes from the last forward's encoder outputs; returns how many.
   int64_t revive_dead_codes();
+  // Re-seeds every code from the last forward's encoder outputs (k-means++ seeding) and resets
+  // the usage to uniform. Call after a forward; the next forward quantises with the new codes.
+  void seed_all_codes();
 
   // z_q for given codes (decoding a token grid): out [N, D, T, H, W] for codes [N, T, H, W].
   void lookup(const int32_t* codes, const Shape5& shape, float* out) const;
@@ -63,6 +73,9 @@ class VectorQuantizer {
 
  private:
   void codebook_rows(std::vector<float>& rows) const;  // normalised for cosine
+  // Places codes `which` on last-forward vectors by D^2 sampling; d2[m] is vector m's squared
+  // distance to its nearest code so far (negative: no code yet, pick uniformly).
+  void seed_codes(const std::vector<int64_t>& which, std::vector<double> d2);
   QuantizerConfig config_;
   ParamStore& store_;
   int64_t codebook_ = -1;

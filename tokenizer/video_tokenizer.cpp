@@ -15,10 +15,13 @@ namespace loong::tok {
 nlohmann::json TokenizerConfig::to_json() const {
   return {{"resolution", resolution},
           {"in_channels", net.in_channels},
+          {"patch", net.patch},
+          {"block_temporal_kernel", net.block_temporal_kernel},
           {"channels", net.channels},
           {"temporal_down", net.temporal_down},
           {"latent_channels", net.latent_channels},
           {"res_blocks", net.res_blocks},
+          {"mid_blocks", net.mid_blocks},
           {"groups", net.groups},
           {"codebook_size", quantizer.codebook_size},
           {"distance", quantizer.cosine ? "cosine" : "l2"},
@@ -32,6 +35,10 @@ TokenizerConfig TokenizerConfig::from_json(const nlohmann::json& j, const std::s
   try {
     c.resolution = j.at("resolution").get<int64_t>();
     c.net.in_channels = j.at("in_channels").get<int64_t>();
+    // absent in tokenizers saved before they existed
+    c.net.patch = j.value("patch", int64_t{1});
+    c.net.block_temporal_kernel = j.value("block_temporal_kernel", int64_t{3});
+    c.net.mid_blocks = j.value("mid_blocks", int64_t{1});
     c.net.channels = j.at("channels").get<std::vector<int64_t>>();
     c.net.temporal_down = j.at("temporal_down").get<std::vector<bool>>();
     c.net.latent_channels = j.at("latent_channels").get<int64_t>();
@@ -49,8 +56,22 @@ TokenizerConfig TokenizerConfig::from_json(const nlohmann::json& j, const std::s
     throw ConfigError(source + ": " + e.what());
   }
   c.quantizer.dim = c.net.latent_channels;
-  c.net.validate();
+  c.validate(source);
   return c;
+}
+
+void TokenizerConfig::validate(const std::string& source) const {
+  try {
+    net.validate();
+  } catch (const ConfigError& e) {
+    throw ConfigError(source + ": " + e.what());
+  }
+  if (net.spatial_factor() != 8 || net.temporal_factor() != 4)
+    throw ConfigError(source + ": the network compresses x" + std::to_string(net.spatial_factor()) + " in space and x" +
+                      std::to_string(net.temporal_factor()) +
+                      " in time; video tokens need x8 and x4 (patch * 2^levels = 8, two temporal halvings)");
+  if (resolution % 8 != 0)
+    throw ConfigError(source + ": resolution " + std::to_string(resolution) + " is not a multiple of 8");
 }
 
 VideoTokenizer::VideoTokenizer(const TokenizerConfig& config, uint64_t seed)
@@ -137,6 +158,10 @@ TokenizerLosses VideoTokenizer::train_step(const uint8_t* clips, int64_t n, int6
   to_float(clips, px);
   store_.zero_grad();
   const float* z = encoder_.forward(x_.data(), px);
+  if (step_ == 0 && opt.seed_codebook) {
+    quantizer_.forward(z, lat, false);
+    quantizer_.seed_all_codes();
+  }
   const float* zq = quantizer_.forward(z, lat, true);
   const float* xr = decoder_.forward(zq, lat);
   TokenizerLosses L;
@@ -146,7 +171,7 @@ TokenizerLosses VideoTokenizer::train_step(const uint8_t* clips, int64_t n, int6
   for (int64_t i = 0; i < P; ++i) {
     const float d = xr[i] - x_[i];
     l1 += std::fabs(d), l2 += static_cast<double>(d) * d;
-    dx_[i] = ((d > 0) - (d < 0) + 2.0f * d) / static_cast<float>(P);
+    dx_[i] = (opt.l1_weight * static_cast<float>((d > 0) - (d < 0)) + opt.l2_weight * 2.0f * d) / static_cast<float>(P);
   }
   L.l1 = l1 / P, L.l2 = l2 / P;
   L.codebook = quantizer_.codebook_loss(), L.commitment = quantizer_.commitment_loss();

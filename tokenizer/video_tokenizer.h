@@ -4,7 +4,8 @@
 //
 // Pixels cross the API as uint8 [N, T, H, W, 3] (the corpus layout); inside they are float
 // [N, 3, T, H, W] scaled to [-1, 1]. Codes are int32 [N, 1 + k, h, w].
-// Training loss: L1 + L2 pixel reconstruction (means) + codebook + beta * commitment.
+// Training loss: w1 * L1 + w2 * L2 pixel reconstruction (means; weights in TokenizerOptim, default
+// 1 and 1) + codebook + beta * commitment.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -23,13 +24,17 @@ struct TokenizerConfig {
   int64_t resolution = 64;  // H = W of the clips it is trained for
 
   nlohmann::json to_json() const;
+  // The network's ranges (ConvNetConfig::validate) and the sequence contract of DESIGN.md: x8
+  // spatial and x4 temporal compression (1 + 4k frames -> 1 + k latent frames of H/8 x W/8).
+  // ConfigError naming `source`.
+  void validate(const std::string& source) const;
   // ConfigError naming `source` and the key.
   static TokenizerConfig from_json(const nlohmann::json& j, const std::string& source);
 };
 
 struct TokenizerLosses {
   double l1 = 0, l2 = 0, codebook = 0, commitment = 0;
-  double total() const { return l1 + l2 + codebook + commitment; }
+  double total() const { return l1 + l2 + codebook + commitment; }  // unweighted
   double perplexity = 0;
   int64_t codes_in_use = 0;
   int64_t revived = 0;
@@ -38,6 +43,11 @@ struct TokenizerLosses {
 struct TokenizerOptim {
   float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.99f, eps = 1e-8f, weight_decay = 0.0f, max_grad_norm = 1.0f;
   int64_t revive_every = 10;  // steps between dead-code revivals (0: never)
+  bool seed_codebook = true;  // the first step seeds the codebook from its batch (k-means++)
+  // Weights of the pixel losses. On mostly-black frames (Moving-MNIST) the L1 gradient, sign(error)
+  // per pixel at full strength even for tiny errors, is dominated by the background and slows
+  // learning the strokes; the demo config weights it down.
+  float l1_weight = 1.0f, l2_weight = 1.0f;
 };
 
 class VideoTokenizer {

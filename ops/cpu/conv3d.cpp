@@ -1,7 +1,12 @@
 // Causal 3D convolution as vol2col (im2col over time, height, width) + one sgemm per batch item
-// and chunk of output frames. OpenMP parallelises vol2col over its rows and col2vol over input
-// channels; the GEMMs use OpenBLAS's own OpenMP threads.
+// and chunk of output frames. With several batch items and threads, threads take whole batch
+// items (each with its own column buffer and, in backward, its own weight-gradient partial):
+// the tokenizer's GEMMs have few rows (16-64 output channels), so OpenBLAS spends more time
+// packing than multiplying and scales poorly across threads, while batch items are independent.
+// With one batch item (encode, eval) OpenMP parallelises vol2col over its rows and col2vol over
+// input channels, and the GEMMs use OpenBLAS's own threads.
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -87,9 +92,20 @@ int64_t conv3d_chunk_frames(const Conv3dShape& s) {
   return std::clamp<int64_t>(kWorkspaceTarget / std::max<int64_t>(per_frame, 1), 1, s.out_t());
 }
 
-int64_t conv3d_workspace_floats(const Conv3dShape& s) {
+int64_t conv3d_column_floats(const Conv3dShape& s) {
   if (s.pointwise()) return 0;
   return col_rows(s) * conv3d_chunk_frames(s) * s.out_h() * s.out_w();
+}
+
+int64_t conv3d_batch_workers(const Conv3dShape& s) {
+  if (s.pointwise() || s.n < 2 || omp_in_parallel()) return 1;
+  return std::min<int64_t>(s.n, omp_get_max_threads());
+}
+
+int64_t conv3d_workspace_floats(const Conv3dShape& s) {
+  const int64_t workers = conv3d_batch_workers(s);
+  // Per worker: a column buffer, and (when several) a weight-gradient partial of Cout x K.
+  return workers * conv3d_column_floats(s) + (workers > 1 ? workers * s.cout * col_rows(s) : 0);
 }
 
 void conv3d_forward(float* out, const float* x, const float* weight, const float* bias, float* workspace,
@@ -100,7 +116,7 @@ void conv3d_forward(float* out, const float* x, const float* weight, const float
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < s.n * s.cout; ++r) std::fill(out + r * l, out + (r + 1) * l, bias[r % s.cout]);
   }
-  for (int64_t n = 0; n < s.n; ++n) {
+  auto item = [&](int64_t n, float* col) {
     const float* xn = x + n * in_size;
     float* on = out + n * s.cout * l;
     for (int64_t j0 = 0; j0 < to; j0 += chunk) {
@@ -108,14 +124,21 @@ void conv3d_forward(float* out, const float* x, const float* weight, const float
       const float* b = xn + j0 * plane;  // pointwise: x itself is the column matrix
       int64_t ldb = l;
       if (!s.pointwise()) {
-        vol2col(workspace, xn, s, j0, j1);
-        b = workspace;
+        vol2col(col, xn, s, j0, j1);
+        b = col;
         ldb = lc;
       }
       // out[:, j0 frames] (Cout x lc, row stride l) = W (Cout x K) @ col (K x lc)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.cout, lc, k, 1.0f, weight, k, b, ldb, bias ? 1.0f : 0.0f,
                   on + j0 * plane, l);
     }
+  };
+  const int64_t workers = conv3d_batch_workers(s), per = conv3d_column_floats(s);
+  if (workers > 1) {
+#pragma omp parallel for num_threads(workers) schedule(static)
+    for (int64_t n = 0; n < s.n; ++n) item(n, workspace + omp_get_thread_num() * per);
+  } else {
+    for (int64_t n = 0; n < s.n; ++n) item(n, workspace);
   }
 }
 
@@ -135,7 +158,7 @@ void conv3d_backward(float* dx, float* dweight, float* dbias, const float* dout,
     }
   }
   if (dx && !accumulate_dx && !s.pointwise()) std::memset(dx, 0, sizeof(float) * s.n * in_size);
-  for (int64_t n = 0; n < s.n; ++n) {
+  auto item = [&](int64_t n, float* col, float* dw) {
     const float* xn = x + n * in_size;
     const float* gn = dout + n * s.cout * l;
     for (int64_t j0 = 0; j0 < to; j0 += chunk) {
@@ -144,12 +167,12 @@ void conv3d_backward(float* dx, float* dweight, float* dbias, const float* dout,
       const float* b = xn + j0 * plane;
       int64_t ldb = l;
       if (!s.pointwise()) {
-        vol2col(workspace, xn, s, j0, j1);
-        b = workspace;
+        vol2col(col, xn, s, j0, j1);
+        b = col;
         ldb = lc;
       }
       // dW (Cout x K) += dout chunk (Cout x lc) @ col^T (lc x K)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.cout, k, lc, 1.0f, g, l, b, ldb, 1.0f, dweight, k);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.cout, k, lc, 1.0f, g, l, b, ldb, 1.0f, dw, k);
       if (!dx) continue;
       float* dxn = dx + n * in_size;
       if (s.pointwise()) {
@@ -158,10 +181,28 @@ void conv3d_backward(float* dx, float* dweight, float* dbias, const float* dout,
                     accumulate_dx ? 1.0f : 0.0f, dxn + j0 * plane, l);
       } else {
         // dcol (K x lc) = W^T @ dout chunk, then scattered back onto the input positions.
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, lc, s.cout, 1.0f, weight, k, g, l, 0.0f, workspace, lc);
-        col2vol_add(dxn, workspace, s, j0, j1);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, lc, s.cout, 1.0f, weight, k, g, l, 0.0f, col, lc);
+        col2vol_add(dxn, col, s, j0, j1);
       }
     }
+  };
+  const int64_t workers = conv3d_batch_workers(s), per = conv3d_column_floats(s), wn = s.cout * k;
+  if (workers > 1) {
+    float* partials = workspace + workers * per;  // each worker's dW, summed in worker order below
+    std::fill(partials, partials + workers * wn, 0.0f);
+#pragma omp parallel for num_threads(workers) schedule(static)
+    for (int64_t n = 0; n < s.n; ++n) {
+      const int64_t w = omp_get_thread_num();
+      item(n, workspace + w * per, partials + w * wn);
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < wn; ++i) {
+      float acc = dweight[i];
+      for (int64_t w = 0; w < workers; ++w) acc += partials[w * wn + i];
+      dweight[i] = acc;
+    }
+  } else {
+    for (int64_t n = 0; n < s.n; ++n) item(n, workspace, dweight);
   }
 }
 

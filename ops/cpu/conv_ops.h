@@ -48,7 +48,13 @@ struct Conv3dShape {
 // col [Cin*kt*kh*kw, frames*Ho*Wo] (vol2col of the receptive fields) times the weight matrix.
 // Output frames per chunk: as many as fit in about 4M floats of workspace (at least one).
 int64_t conv3d_chunk_frames(const Conv3dShape& s);
-// Floats of workspace conv3d_forward / conv3d_backward need (0 for a pointwise convolution).
+// Floats of one column buffer (one chunk of one batch item; 0 for a pointwise convolution).
+int64_t conv3d_column_floats(const Conv3dShape& s);
+// Threads that take whole batch items: min(N, OpenMP threads) for a non-pointwise convolution
+// with N >= 2 called outside a parallel region, else 1.
+int64_t conv3d_batch_workers(const Conv3dShape& s);
+// Floats of workspace conv3d_forward / conv3d_backward need at the current OpenMP thread count:
+// a column buffer per worker, plus a Cout x K weight-gradient partial per worker when several.
 int64_t conv3d_workspace_floats(const Conv3dShape& s);
 
 // out = conv(x, weight) + bias (overwrites out).
@@ -91,6 +97,18 @@ struct UpsampleShape {
 void upsample_nearest_forward(float* out, const float* x, const UpsampleShape& s);
 // dx[i] = sum of dout over the output positions copying input i (overwritten).
 void upsample_nearest_backward(float* dx, const float* dout, const UpsampleShape& s);
+
+// ---- space-to-depth / depth-to-space (per frame; torch's pixel_unshuffle / pixel_shuffle) ----
+// full [N, C, T, H, W] <-> packed [N, C*p*p, T, H/p, W/p] with
+//   packed[n, (c*p + dy)*p + dx, t, y, x] = full[n, c, t, y*p + dy, x*p + dx].
+// A permutation: each is the other's inverse and adjoint, so the backward of one is the forward
+// of the other. H and W must be multiples of p (the layer checks). Outputs are overwritten.
+struct PixelShuffleShape {
+  int64_t n, c, t, h, w;  // the full-resolution side
+  int64_t p = 2;
+};
+void space_to_depth(float* packed, const float* full, const PixelShuffleShape& s);
+void depth_to_space(float* full, const float* packed, const PixelShuffleShape& s);
 
 // ---- SiLU ----
 // out = x * sigmoid(x) on n elements (out may alias x).

@@ -81,7 +81,7 @@ __global__ void bias_grad_kernel(float* dbias, const float* dout, int64_t n, int
 
 }  // namespace
 
-int64_t conv3d_workspace_floats(const Conv3dShape& s) { return loong::ops::cpu::conv3d_workspace_floats(s); }
+int64_t conv3d_workspace_floats(const Conv3dShape& s) { return loong::ops::cpu::conv3d_column_floats(s); }
 
 void conv3d_forward(const CudaContext& ctx, float* out, const float* x, const float* weight, const float* bias,
                     float* workspace, const Conv3dShape& s) {

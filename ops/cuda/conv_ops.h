@@ -23,6 +23,7 @@ namespace loong::ops::cuda {
 using Conv3dShape = loong::ops::cpu::Conv3dShape;
 using GroupNormShape = loong::ops::cpu::GroupNormShape;
 using UpsampleShape = loong::ops::cpu::UpsampleShape;
+using PixelShuffleShape = loong::ops::cpu::PixelShuffleShape;
 
 // ---- causal 3D convolution (vol2col kernel + cuBLAS GEMM per batch item and frame chunk) ----
 // Floats of device workspace conv3d_forward / conv3d_backward need (0 for pointwise); the same
@@ -46,6 +47,10 @@ void groupnorm_backward(const CudaContext& ctx, float* dx, float* dgamma, float*
 void upsample_nearest_forward(const CudaContext& ctx, float* out, const float* x, const UpsampleShape& s);
 // Overwrites dx.
 void upsample_nearest_backward(const CudaContext& ctx, float* dx, const float* dout, const UpsampleShape& s);
+
+// ---- space-to-depth / depth-to-space (layouts as the CPU kernels; outputs overwritten) ----
+void space_to_depth(const CudaContext& ctx, float* packed, const float* full, const PixelShuffleShape& s);
+void depth_to_space(const CudaContext& ctx, float* full, const float* packed, const PixelShuffleShape& s);
 
 // ---- SiLU ----
 void silu_forward(const CudaContext& ctx, float* out, const float* x, int64_t n);

@@ -2,10 +2,12 @@
 // loop implementations written here, backward against central finite differences of
 // L = sum(y * R) for a fixed random R (dL/dx = backward(dy = R)), and causality in time.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <tuple>
 #include <random>
 #include <vector>
 
@@ -92,6 +94,35 @@ TEST_P(ConvGrad, ForwardMatchesDirectAndBackwardMatchesFiniteDifferences) {
   std::vector<float> dw3(w.size(), 0.0f);
   conv3d_backward(nullptr, dw3.data(), nullptr, R.data(), x.data(), w.data(), ws.data(), s, false);
   for (size_t i = 0; i < dw.size(); ++i) ASSERT_NEAR(dw3[i], dw[i], 1e-5f * (1 + std::fabs(dw[i])));
+}
+
+// Threads taking whole batch items (each with its own dW partial) give what one thread gives.
+TEST(Conv3d, BatchWorkersMatchOneThread) {
+  const Conv3dShape s{5, 3, 4, 5, 6, 5, 3, 3, 3, 2, 2, 2, 1, 1};
+  auto x = randn(in_numel(s), 41), w = randn(s.cout * s.cin * s.kt * s.kh * s.kw, 42, 0.3f), b = randn(s.cout, 43);
+  auto R = randn(out_numel(s), 44);
+  auto run = [&](int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    std::vector<float> y(out_numel(s)), ws(conv3d_workspace_floats(s)), dx(x.size()), dw(w.size(), 0.25f),
+        db(b.size(), 0.0f);
+    const int64_t workers = conv3d_batch_workers(s);
+    conv3d_forward(y.data(), x.data(), w.data(), b.data(), ws.data(), s);
+    conv3d_backward(dx.data(), dw.data(), db.data(), R.data(), x.data(), w.data(), ws.data(), s, false);
+    omp_set_num_threads(saved);
+    return std::make_tuple(workers, y, dx, dw);
+  };
+  const auto [w1, y1, dx1, dw1] = run(1);
+  const auto [w3, y3, dx3, dw3] = run(3);
+  EXPECT_EQ(w1, 1);
+  EXPECT_EQ(w3, 3) << "5 batch items over 3 threads";
+  auto same = [](const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4f * (1 + std::fabs(b[i]))) << what << " " << i;
+  };
+  same(y3, y1, "forward");
+  same(dx3, dx1, "dx");
+  same(dw3, dw1, "dweight (accumulated onto 0.25)");
 }
 
 // {n, cin, cout, t, h, w, kt, kh, kw, st, sh, sw, ph, pw}
@@ -278,6 +309,32 @@ TEST(Upsample, CausalFrameMapping) {
   std::vector<float> x = {10, 11, 12, 13}, y(7);
   upsample_nearest_forward(y.data(), x.data(), s);
   EXPECT_EQ(y, (std::vector<float>{10, 11, 11, 12, 12, 13, 13}));
+}
+
+// Space-to-depth against torch.nn.functional.pixel_unshuffle's definition, written out per
+// element; depth-to-space inverts it, and each is the other's adjoint (so the layers' backward,
+// which applies the other kernel, is the exact gradient).
+TEST(PixelShuffle, PacksBlocksIntoChannelsAndInverts) {
+  for (const PixelShuffleShape s : {PixelShuffleShape{2, 3, 2, 4, 6, 2}, PixelShuffleShape{1, 2, 3, 6, 3, 3}}) {
+    const int64_t n = s.n * s.c * s.t * s.h * s.w, hl = s.h / s.p, wl = s.w / s.p, cp = s.c * s.p * s.p;
+    auto x = randn(n, 31), r = randn(n, 32);
+    std::vector<float> packed(n), back(n);
+    space_to_depth(packed.data(), x.data(), s);
+    for (int64_t b = 0; b < s.n; ++b)
+      for (int64_t c = 0; c < s.c; ++c)
+        for (int64_t t = 0; t < s.t; ++t)
+          for (int64_t y = 0; y < s.h; ++y)
+            for (int64_t xx = 0; xx < s.w; ++xx) {
+              const int64_t oc = (c * s.p + y % s.p) * s.p + xx % s.p;
+              ASSERT_EQ(packed[(((b * cp + oc) * s.t + t) * hl + y / s.p) * wl + xx / s.p],
+                        x[(((b * s.c + c) * s.t + t) * s.h + y) * s.w + xx]);
+            }
+    depth_to_space(back.data(), packed.data(), s);
+    EXPECT_EQ(back, x);
+    std::vector<float> dr(n);
+    depth_to_space(dr.data(), r.data(), s);
+    EXPECT_NEAR(dot(packed, r), dot(x, dr), 1e-9 * n) << "adjoint";
+  }
 }
 
 TEST(GradCheck, SiLU) {

@@ -158,6 +158,21 @@ TEST_F(ConvOpsCuda, UpsampleMatchesCpu) {
   }
 }
 
+TEST_F(ConvOpsCuda, PixelShuffleMatchesCpu) {
+  const cpu::PixelShuffleShape s{2, 3, 2, 4, 6, 2};
+  const int64_t n = s.n * s.c * s.t * s.h * s.w;
+  auto x = random_floats(n, 400);
+  std::vector<float> packed(n), back(n);
+  cpu::space_to_depth(packed.data(), x.data(), s);
+  cpu::depth_to_space(back.data(), packed.data(), s);
+  DeviceFloats gx(x), gp(n), gb(n);
+  gpu::space_to_depth(ctx_, gp.get(), gx.get(), s);
+  gpu::depth_to_space(ctx_, gb.get(), gp.get(), s);
+  gpu::synchronize(ctx_);
+  expect_close(gp.download(), packed, "space_to_depth", 0.0);
+  expect_close(gb.download(), back, "depth_to_space", 0.0);
+}
+
 TEST_F(ConvOpsCuda, SiluMatchesCpu) {
   const int64_t n = 10007;
   auto x = random_floats(n, 300), dy = random_floats(n, 301);

@@ -2,12 +2,16 @@
 """PyTorch parity check for the C++ causal 3D-CNN encoder/decoder (tokenizer/conv_net.h).
 
 Builds the same network in plain PyTorch (F.conv3d on causally padded input, per-frame
-F.group_norm, SiLU, nearest F.interpolate dropping the first frame after temporal upsampling)
+F.group_norm, SiLU, nearest F.interpolate dropping the first frame after temporal upsampling,
+per-frame F.pixel_unshuffle / F.pixel_shuffle around it when patch > 1)
 from the safetensors file the C++ side wrote, feeds the same clip, computes
 loss = sum(latents * r_latent) + sum(decoder(latents) * r_pixels), and checks the latents, the
 reconstruction, d(loss)/d(clip) and every parameter gradient: max |ours - torch| / max |torch|
 per tensor must be within 1e-4. The reference runs in float64 (so it measures our float32 error
 alone); the float32 PyTorch error against the same reference is printed for comparison.
+
+Runs twice: the default network (patch 1, three levels, 3D convolutions everywhere) and a patch-2
+network (two levels, temporal kernel 1 outside the resampling convolutions).
 
 usage: conv_parity.py DUMP_EXE WORKDIR
 """
@@ -51,20 +55,31 @@ class Net:
         skip = self.conv(x, name + ".nin_shortcut") if name + ".nin_shortcut.weight" in self.p else x
         return h + skip
 
+    @staticmethod
+    def per_frame(x, f):
+        n, c, t, h, w = x.shape
+        y = f(x.transpose(1, 2).reshape(n * t, c, h, w))
+        return y.reshape(n, t, *y.shape[1:]).transpose(1, 2)
+
     def encode(self, x):
         cfg = self.cfg
+        p = cfg.get("patch", 1)
+        if p > 1:
+            x = self.per_frame(x, lambda y: F.pixel_unshuffle(y, p))
         x = self.conv(x, "encoder.conv_in")
         for i, td in enumerate(cfg["temporal_down"]):
             for j in range(cfg["res_blocks"]):
                 x = self.resblock(x, f"encoder.down.{i}.block.{j}")
             x = self.conv(x, f"encoder.down.{i}.downsample", stride=(2 if td else 1, 2, 2))
-        x = self.resblock(x, "encoder.mid.block")
+        for m in range(cfg.get("mid_blocks", 1)):
+            x = self.resblock(x, "encoder.mid.block" + (f".{m}" if m else ""))
         return self.conv(F.silu(self.norm(x, "encoder.norm_out")), "encoder.conv_out")
 
     def decode(self, z):
         cfg = self.cfg
         x = self.conv(z, "decoder.conv_in")
-        x = self.resblock(x, "decoder.mid.block")
+        for m in range(cfg.get("mid_blocks", 1)):
+            x = self.resblock(x, "decoder.mid.block" + (f".{m}" if m else ""))
         for i in reversed(range(len(cfg["channels"]))):
             for j in range(cfg["res_blocks"]):
                 x = self.resblock(x, f"decoder.up.{i}.block.{j}")
@@ -73,7 +88,9 @@ class Net:
             if td:
                 x = x[:, :, 1:]  # 1 + k frames -> 1 + 2k: frame 0 stays alone
             x = self.conv(x, f"decoder.up.{i}.upsample.conv")
-        return self.conv(F.silu(self.norm(x, "decoder.norm_out")), "decoder.conv_out")
+        x = self.conv(F.silu(self.norm(x, "decoder.norm_out")), "decoder.conv_out")
+        p = cfg.get("patch", 1)
+        return self.per_frame(x, lambda y: F.pixel_shuffle(y, p)) if p > 1 else x
 
 
 def run(cfg, init, data, dtype):
@@ -90,9 +107,18 @@ def run(cfg, init, data, dtype):
 
 
 def main():
-    exe, work = sys.argv[1], sys.argv[2]
-    os.makedirs(work, exist_ok=True)
-    subprocess.run([exe, work], check=True)
+    exe, root = sys.argv[1], sys.argv[2]
+    failed = False
+    for patch in ("1", "2"):
+        work = os.path.join(root, "patch" + patch)
+        os.makedirs(work, exist_ok=True)
+        subprocess.run([exe, work, patch], check=True)
+        print(f"patch {patch}:")
+        failed = not check(work) or failed
+    sys.exit(1 if failed else 0)
+
+
+def check(work):
     cfg = json.load(open(os.path.join(work, "config.json")))
     init = read_safetensors(os.path.join(work, "init.safetensors"))
     data = read_safetensors(os.path.join(work, "data.safetensors"))
@@ -122,8 +148,9 @@ def main():
             failures.append(f"{name}: relative error {err:.3e} > {TOL}")
     if failures:
         print("PARITY FAILED:\n  " + "\n  ".join(failures))
-        sys.exit(1)
+        return False
     print(f"parity with PyTorch: {len(names)} tensors within {TOL} (worst {worst:.2e})")
+    return True
 
 
 if __name__ == "__main__":

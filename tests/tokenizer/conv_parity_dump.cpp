@@ -14,8 +14,8 @@
 #include "tokenizer/conv_net.h"
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
+  if (argc != 2 && argc != 3) {
+    std::fprintf(stderr, "usage: %s OUT_DIR [PATCH]\n", argv[0]);
     return 2;
   }
   namespace fs = std::filesystem;
@@ -27,6 +27,13 @@ int main(int argc, char** argv) {
   cfg.in_channels = 3;
   cfg.channels = {8, 16, 16};  // level 1 widens: a ResBlock with a 1x1x1 shortcut
   cfg.temporal_down = {true, true, false};
+  if (argc == 3 && std::string(argv[2]) != "1") {  // space-to-depth in, depth-to-space out, two levels,
+    cfg.patch = std::stoll(argv[2]);                // 2D res blocks (time mixes in the resampling convs)
+    cfg.block_temporal_kernel = 1;
+    cfg.mid_blocks = 2;
+    cfg.channels = {8, 16};
+    cfg.temporal_down = {true, true};
+  }
   cfg.latent_channels = 8;
   cfg.res_blocks = 1;
   cfg.groups = 4;
@@ -83,6 +90,8 @@ int main(int argc, char** argv) {
 
   nlohmann::json j;
   j["in_channels"] = cfg.in_channels;
+  j["patch"] = cfg.patch;
+  j["mid_blocks"] = cfg.mid_blocks;
   j["channels"] = cfg.channels;
   j["temporal_down"] = cfg.temporal_down;
   j["latent_channels"] = cfg.latent_channels;

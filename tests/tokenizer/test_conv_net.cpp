@@ -29,6 +29,19 @@ ConvNetConfig small_config() {
   return c;
 }
 
+// The demo's shape of network: pixel blocks packed into channels, two levels, frames mixed only in
+// the resampling convolutions.
+ConvNetConfig patch_config() {
+  ConvNetConfig c;
+  c.patch = 2;
+  c.block_temporal_kernel = 1;
+  c.channels = {8, 16};
+  c.temporal_down = {true, true};
+  c.latent_channels = 4;
+  c.groups = 4;
+  return c;
+}
+
 // True when any element of frame t (of every channel / batch item) differs.
 bool frame_changed(const float* a, const float* b, const Shape5& s, int64_t t) {
   const int64_t plane = s.h * s.w;
@@ -87,10 +100,12 @@ TEST(ConvNet, BadShapesAndConfigsAreClearErrors) {
   EXPECT_THROW(bad.validate(), loong::ConfigError);
 }
 
-TEST(ConvNet, EncoderIsCausal) {
+class ConvNetCausality : public ::testing::TestWithParam<ConvNetConfig> {};
+
+TEST_P(ConvNetCausality, EncoderIsCausal) {
   // Latent frame j depends on pixel frames <= 4j only: changing pixel frame p changes no latent
   // frame j < ceil(p / 4), and does change latent frame ceil(p / 4).
-  const ConvNetConfig cfg = small_config();
+  const ConvNetConfig cfg = GetParam();
   ParamStore store;
   Encoder enc(store, cfg);
   store.allocate();
@@ -118,10 +133,10 @@ TEST(ConvNet, EncoderIsCausal) {
   }
 }
 
-TEST(ConvNet, DecoderIsCausal) {
+TEST_P(ConvNetCausality, DecoderIsCausal) {
   // Pixel frame q depends on latent frames <= ceil(q / 4): changing latent j leaves pixel frames
   // q <= 4(j - 1) unchanged and changes pixel frame 4j - 3 (or 0 for j = 0).
-  const ConvNetConfig cfg = small_config();
+  const ConvNetConfig cfg = GetParam();
   ParamStore store;
   Decoder dec(store, cfg);
   store.allocate();
@@ -141,6 +156,72 @@ TEST(ConvNet, DecoderIsCausal) {
       EXPECT_FALSE(frame_changed(y0.data(), y1, px, q)) << "latent " << j << " leaks into pixel frame " << q;
     EXPECT_TRUE(frame_changed(y0.data(), y1, px, j == 0 ? 0 : 4 * j - 3)) << "latent " << j;
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(Configs, ConvNetCausality, ::testing::Values(small_config(), patch_config()),
+                         [](const auto& info) { return info.param.patch == 1 ? "Full3D" : "Patch2Blocks2D"; });
+
+TEST(ConvNet, TemporalKernelOneBoundsTheEncoderWindow) {
+  // With time mixed only in the two stride-2 convolutions, latent frame j reads pixel frames
+  // 4j-6 .. 4j: frame 4j-6 still reaches it, frame 4j-7 no longer does.
+  const ConvNetConfig cfg = patch_config();
+  ParamStore store;
+  Encoder enc(store, cfg);
+  store.allocate();
+  store.init_random(11);
+  const Shape5 clip{1, 3, 17, 16, 16};
+  const Shape5 lat = enc.out_shape(clip);
+  ASSERT_EQ(lat.t, 5);
+  auto x = randn(clip.numel(), 12);
+  const float* z = enc.forward(x.data(), clip);
+  const std::vector<float> z0(z, z + lat.numel());
+  const int64_t plane = clip.h * clip.w;
+  for (int64_t p : {1, 2, 5, 9}) {
+    auto xp = x;
+    for (int64_t c = 0; c < clip.c; ++c)
+      for (int64_t i = 0; i < plane; ++i) xp[(c * clip.t + p) * plane + i] += 0.5f + 0.01f * i;
+    const float* z1 = enc.forward(xp.data(), clip);
+    for (int64_t j = 0; j < lat.t; ++j) {
+      const bool inside = p <= 4 * j && p >= 4 * j - 6;
+      EXPECT_EQ(frame_changed(z0.data(), z1, lat, j), inside) << "pixel frame " << p << ", latent frame " << j;
+    }
+  }
+}
+
+TEST(ConvNet, PatchedNetworkShapesAndErrors) {
+  const ConvNetConfig cfg = patch_config();
+  EXPECT_EQ(cfg.spatial_factor(), 8);
+  EXPECT_EQ(cfg.temporal_factor(), 4);
+  ParamStore store;
+  Encoder enc(store, cfg);
+  Decoder dec(store, cfg);
+  store.allocate();
+  store.init_random(1);
+  const Shape5 clip{2, 3, 9, 16, 24};
+  const Shape5 lat = enc.out_shape(clip);
+  EXPECT_EQ(lat, (Shape5{2, 4, 3, 2, 3}));
+  EXPECT_EQ(dec.out_shape(lat), clip);
+  // conv_in sees 3 * 2 * 2 packed channels; the decoder's conv_out writes them.
+  int found = 0;
+  for (const auto& t : store.tensors()) {
+    if (t.name == "encoder.conv_in.weight") {
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{8, 12, 1, 3, 3}));
+      ++found;
+    }
+    if (t.name == "decoder.conv_out.weight") {
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{12, 8, 1, 3, 3}));
+      ++found;
+    }
+  }
+  EXPECT_EQ(found, 2);
+  std::vector<float> x(3 * 9 * 20 * 16);
+  EXPECT_THROW(enc.forward(x.data(), {1, 3, 9, 20, 16}), loong::InputError);  // 20 not a multiple of 8
+  ConvNetConfig bad = cfg;
+  bad.block_temporal_kernel = 2;
+  EXPECT_THROW(bad.validate(), loong::ConfigError);
+  bad = cfg;
+  bad.patch = 0;
+  EXPECT_THROW(bad.validate(), loong::ConfigError);
 }
 
 TEST(ConvNet, ResBlockGradientsMatchFiniteDifferences) {

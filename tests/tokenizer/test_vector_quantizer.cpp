@@ -148,11 +148,66 @@ TEST(QuantizerRevival, DeadCodesMoveOntoEncoderOutputsAndGetUsed) {
       for (int64_t d = 0; d < 3; ++d) d2 += std::pow(E[k * 3 + d] - z[zi(s, 0, d, sp)], 2);
       best = std::min(best, d2);
     }
-    if (was_dead[k]) EXPECT_LT(best, 1e-3) << "revived code " << k;
+    if (was_dead[k]) {
+      EXPECT_LT(best, 1e-3) << "revived code " << k;
+    }
   }
   f.vq.forward(z.data(), s, true);
   EXPECT_GE(f.vq.batch_perplexity(), 3.5) << "the four clusters are now told apart";
   EXPECT_LT(f.vq.codebook_loss(), 0.01);
+}
+
+// 60 background vectors near the origin and 4 stroke vectors far away: a codebook whose only
+// live code sits on the background. Revival must put a dead code on the strokes (the vectors the
+// codebook fits worst), not on the background most vectors share.
+TEST(QuantizerRevival, RevivedCodesGoWhereTheCodebookFitsWorst) {
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    QuantizerConfig c;
+    c.codebook_size = 4, c.dim = 2, c.usage_decay = 0.5f, c.dead_fraction = 0.5f;
+    Fixture f(c);
+    const Shape5 s{1, 2, 1, 8, 8};
+    std::vector<float> z(s.numel());
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> noise(0.0f, 0.01f);
+    for (int64_t sp = 0; sp < 64; ++sp) {
+      const bool stroke = sp % 16 == 5;
+      z[zi(s, 0, 0, sp)] = (stroke ? 3.0f : 0.0f) + noise(rng);
+      z[zi(s, 0, 1, sp)] = (stroke ? -2.0f : 0.0f) + noise(rng);
+    }
+    float* E = f.store.param(0);
+    const float start[8] = {0.0f, 0.0f, 50.0f, 50.0f, 60.0f, 60.0f, 70.0f, 70.0f};  // codes 1-3 unreachable
+    std::copy(start, start + 8, E);
+    for (int i = 0; i < 4; ++i) f.vq.forward(z.data(), s, true);
+    ASSERT_EQ(f.vq.codes_in_use(), 1);
+    ASSERT_EQ(f.vq.revive_dead_codes(), 3);
+    // The first revived code lands on a stroke vector with probability 4*13/(4*13 + 60*2e-4) > 0.999.
+    EXPECT_NEAR(E[2], 3.0f, 0.1f) << "seed " << seed;
+    EXPECT_NEAR(E[3], -2.0f, 0.1f) << "seed " << seed;
+    f.vq.forward(z.data(), s, true);
+    EXPECT_LT(f.vq.codebook_loss(), 0.01) << "strokes now have a code of their own; seed " << seed;
+  }
+}
+
+TEST(QuantizerSeeding, SeedAllCodesCoversEveryCluster) {
+  for (const bool cosine : {false, true}) {
+    QuantizerConfig c;
+    c.codebook_size = 8, c.dim = 3, c.cosine = cosine;
+    Fixture f(c);
+    const Shape5 s{1, 3, 2, 4, 4};
+    std::vector<float> z(s.numel());
+    std::mt19937 rng(7);
+    std::normal_distribution<float> noise(0.0f, 0.02f);
+    // Four clusters along +x, -x, +y, -y (distinct in both distances), far from the random codes.
+    const float dirs[4][3] = {{9, 1, 1}, {-9, 1, 1}, {1, 9, 1}, {1, -9, 1}};
+    for (int64_t sp = 0; sp < 32; ++sp)
+      for (int64_t d = 0; d < 3; ++d) z[zi(s, 0, d, sp)] = dirs[sp % 4][d] + noise(rng);
+    f.vq.forward(z.data(), s, false);
+    f.vq.seed_all_codes();
+    EXPECT_EQ(f.vq.codes_in_use(), 8);
+    f.vq.forward(z.data(), s, false);
+    EXPECT_GT(f.vq.batch_perplexity(), 3.9) << (cosine ? "cosine" : "l2") << ": every cluster has a code";
+    EXPECT_LT(f.vq.codebook_loss(), 0.01) << (cosine ? "cosine" : "l2");
+  }
 }
 
 TEST(QuantizerLookup, ReproducesTheForwardOutputAndRejectsBadCodes) {

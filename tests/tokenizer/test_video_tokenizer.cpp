@@ -97,6 +97,35 @@ TEST(VideoTokenizer, SaveLoadRoundTripAndMismatchedFilesAreErrors) {
   EXPECT_THROW(t.encode(clip.data(), 1, 4, 16, 16), loong::InputError);  // 4 frames is not 1 + 4k
 }
 
+TEST(TokenizerConfig, JsonRoundTripOlderFilesAndTheSequenceContract) {
+  TokenizerConfig c = small();
+  c.net.patch = 2;
+  c.net.block_temporal_kernel = 1;
+  c.net.channels = {8, 16};
+  c.net.temporal_down = {true, true};
+  const TokenizerConfig back = TokenizerConfig::from_json(c.to_json(), "t.json");
+  EXPECT_EQ(back.net.patch, 2);
+  EXPECT_EQ(back.net.block_temporal_kernel, 1);
+  EXPECT_EQ(back.net.channels, c.net.channels);
+  // A tokenizer.json written before patch / block_temporal_kernel existed reads as the full 3D net.
+  auto old = small().to_json();
+  old.erase("patch");
+  old.erase("block_temporal_kernel");
+  const TokenizerConfig o = TokenizerConfig::from_json(old, "old.json");
+  EXPECT_EQ(o.net.patch, 1);
+  EXPECT_EQ(o.net.block_temporal_kernel, 3);
+  // Video tokens are x8 in space and x4 in time: a network compressing x16 is refused by name.
+  auto wide = small().to_json();
+  wide["patch"] = 2;
+  try {
+    TokenizerConfig::from_json(wide, "wide.json");
+    FAIL() << "x16 spatial compression accepted";
+  } catch (const loong::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("wide.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("x16"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ImageMetrics, PsnrAndSsimOfKnownCases) {
   std::vector<uint8_t> a(8 * 8 * 3, 100), b = a;
   EXPECT_EQ(psnr(a.data(), b.data(), 192), 99.0);

@@ -1,0 +1,48 @@
+#include "tokenizer/tokenizer_config_toml.h"
+
+#include "core/error.h"
+
+namespace loong::tok {
+
+std::set<std::string> tokenizer_toml_keys() {
+  return {"tokenizer.patch",         "tokenizer.block_temporal_kernel", "tokenizer.channels",
+          "tokenizer.latent_channels", "tokenizer.res_blocks",          "tokenizer.groups",
+          "tokenizer.mid_blocks",
+          "tokenizer.codebook_size", "tokenizer.distance",              "tokenizer.beta",
+          "tokenizer.dead_fraction", "tokenizer.usage_decay"};
+}
+
+TokenizerConfig tokenizer_config_from_toml(const TomlConfig& c, int64_t resolution) {
+  TokenizerConfig t;
+  t.resolution = resolution;
+  if (auto a = c.raw().at_path("tokenizer.channels"); a) {
+    const toml::array* arr = a.as_array();
+    if (!arr) throw ConfigError(c.source() + ": key 'tokenizer.channels' must be an array of integers");
+    t.net.channels.clear();
+    for (const auto& v : *arr) t.net.channels.push_back(v.value<int64_t>().value_or(0));
+    // Time halves in the first two levels: 1 + 4k frames -> 1 + k latent frames.
+    t.net.temporal_down.assign(t.net.channels.size(), false);
+    for (size_t i = 0; i < t.net.channels.size() && i < 2; ++i) t.net.temporal_down[i] = true;
+  }
+  t.net.patch = c.get_int("tokenizer.patch", 1, 1);
+  t.net.block_temporal_kernel = c.get_int("tokenizer.block_temporal_kernel", 3, 1);
+  t.net.latent_channels = c.get_int("tokenizer.latent_channels", t.net.latent_channels, 1);
+  t.net.res_blocks = c.get_int("tokenizer.res_blocks", t.net.res_blocks, 0);
+  t.net.mid_blocks = c.get_int("tokenizer.mid_blocks", t.net.mid_blocks, 1);
+  t.net.groups = c.get_int("tokenizer.groups", t.net.groups, 1);
+  t.quantizer.codebook_size = c.get_int("tokenizer.codebook_size", 1024, 2);
+  const std::string dist = c.get_string("tokenizer.distance", "l2");
+  if (dist != "l2" && dist != "cosine")
+    throw ConfigError(c.source() + ": key 'tokenizer.distance' must be \"l2\" or \"cosine\"");
+  t.quantizer.cosine = dist == "cosine";
+  t.quantizer.beta = static_cast<float>(c.get_positive("tokenizer.beta", 0.25));
+  t.quantizer.dead_fraction = static_cast<float>(c.get_positive("tokenizer.dead_fraction", 0.03));
+  t.quantizer.usage_decay = static_cast<float>(c.get_double("tokenizer.usage_decay", 0.95));
+  if (!(t.quantizer.usage_decay > 0 && t.quantizer.usage_decay < 1))
+    throw ConfigError(c.source() + ": key 'tokenizer.usage_decay' must be in (0, 1)");
+  t.quantizer.dim = t.net.latent_channels;
+  t.validate(c.source());
+  return t;
+}
+
+}  // namespace loong::tok

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -191,6 +192,7 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
     }
     // A baseline at the start of every stage, so each stage's held-out loss can be seen to fall.
     if (job_.eval_every > 0 && in_stage == 0) evaluate(si, state.step());
+    if (job_.step_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(job_.step_delay_ms));
     const SampleShape shape = job_.shape(stage.latent_frames, source_.grid_h(), source_.grid_w());
     const int64_t S = samples_per_step(stage);
     proto::WorkUnit unit;

@@ -47,6 +47,9 @@ struct TrainJob {
   double metrics_peak_flops = 0;           // per worker, for the utilisation gauge (0 = off)
   // [debug] fault injection for tests: poison the gradient of this global step (1-based; -1 off)
   int64_t nonfinite_at_step = -1;
+  // [debug] milliseconds the coordinator waits before each training step, so a test can signal a
+  // run that is still going (a tiny job otherwise finishes within the test's polling interval)
+  int64_t step_delay_ms = 0;
 
   // ConfigError naming the file and key for any problem, before any work starts.
   static TrainJob from_toml(const TomlConfig& config);

@@ -190,7 +190,9 @@ def main():
     compare_with_reference(ref_dir, d, "SIGKILL")
 
     print("2. SIGTERM to the coordinator, then --resume auto")
-    d, cfg = job("sigterm")
+    # 150 ms per step: the signal must find the run still going (12 steps otherwise end in ~0.5 s,
+    # and an idle machine once finished them before the signal arrived). Results do not change.
+    d, cfg = job("sigterm", "[debug]\nstep_delay_ms = 150\n")
     p = start(cfg)
     ok = wait_for(os.path.join(d, "ckpt", "step_00000004", "DONE"), p)
     check(ok, "interrupted run reached the step-4 checkpoint")

@@ -51,6 +51,21 @@ bool frame_changed(const float* a, const float* b, const Shape5& s, int64_t t) {
   return false;
 }
 
+// Which latent frames of the encoder's output change when pixel frame p of clip x is perturbed.
+std::vector<bool> latents_changed_by_frame(Encoder& enc, const std::vector<float>& x, const Shape5& clip, int64_t p) {
+  const Shape5 lat = enc.out_shape(clip);
+  const float* z = enc.forward(x.data(), clip);
+  const std::vector<float> z0(z, z + lat.numel());
+  auto xp = x;
+  const int64_t plane = clip.h * clip.w;
+  for (int64_t c = 0; c < clip.c; ++c)
+    for (int64_t i = 0; i < plane; ++i) xp[(c * clip.t + p) * plane + i] += 0.5f + 0.01f * i;
+  const float* z1 = enc.forward(xp.data(), clip);
+  std::vector<bool> changed(lat.t);
+  for (int64_t j = 0; j < lat.t; ++j) changed[j] = frame_changed(z0.data(), z1, lat, j);
+  return changed;
+}
+
 std::filesystem::path temp_path(const std::string& name) {
   return std::filesystem::temp_directory_path() / ("loong_test_conv_net_" + std::to_string(::getpid()) + "_" + name);
 }
@@ -114,22 +129,12 @@ TEST_P(ConvNetCausality, EncoderIsCausal) {
   const Shape5 lat = enc.out_shape(clip);
   ASSERT_EQ(lat.t, 4);
   auto x = randn(clip.numel(), 4);
-  const float* z = enc.forward(x.data(), clip);
-  const std::vector<float> z0(z, z + lat.numel());
-  const int64_t plane = clip.h * clip.w;
   for (int64_t p : {0, 1, 4, 5, 8, 12}) {
-    auto xp = x;
-    for (int64_t c = 0; c < clip.c; ++c)
-      for (int64_t i = 0; i < plane; ++i) xp[(c * clip.t + p) * plane + i] += 0.5f + 0.01f * i;
-    const float* z1 = enc.forward(xp.data(), clip);
+    const auto changed = latents_changed_by_frame(enc, x, clip, p);
     const int64_t first = (p + 3) / 4;
-    for (int64_t j = 0; j < lat.t; ++j) {
-      if (j < first) {
-        EXPECT_FALSE(frame_changed(z0.data(), z1, lat, j)) << "pixel frame " << p << " leaks into latent " << j;
-      } else if (j == first) {
-        EXPECT_TRUE(frame_changed(z0.data(), z1, lat, j)) << "pixel frame " << p << " unused by latent " << j;
-      }
-    }
+    for (int64_t j = 0; j < first; ++j)
+      EXPECT_FALSE(changed[j]) << "pixel frame " << p << " leaks into latent " << j;
+    EXPECT_TRUE(changed[first]) << "pixel frame " << p << " unused by latent " << first;
   }
 }
 
@@ -173,17 +178,11 @@ TEST(ConvNet, TemporalKernelOneBoundsTheEncoderWindow) {
   const Shape5 lat = enc.out_shape(clip);
   ASSERT_EQ(lat.t, 5);
   auto x = randn(clip.numel(), 12);
-  const float* z = enc.forward(x.data(), clip);
-  const std::vector<float> z0(z, z + lat.numel());
-  const int64_t plane = clip.h * clip.w;
   for (int64_t p : {1, 2, 5, 9}) {
-    auto xp = x;
-    for (int64_t c = 0; c < clip.c; ++c)
-      for (int64_t i = 0; i < plane; ++i) xp[(c * clip.t + p) * plane + i] += 0.5f + 0.01f * i;
-    const float* z1 = enc.forward(xp.data(), clip);
+    const auto changed = latents_changed_by_frame(enc, x, clip, p);
     for (int64_t j = 0; j < lat.t; ++j) {
       const bool inside = p <= 4 * j && p >= 4 * j - 6;
-      EXPECT_EQ(frame_changed(z0.data(), z1, lat, j), inside) << "pixel frame " << p << ", latent frame " << j;
+      EXPECT_EQ(changed[j], inside) << "pixel frame " << p << ", latent frame " << j;
     }
   }
 }

@@ -40,6 +40,11 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--top-k", r->sampling.top_k, "Sample among the k most likely codes (0: all codes)")
       ->capture_default_str();
   cmd->add_option("--temperature", r->sampling.temperature, "Softmax temperature (0: greedy)")->capture_default_str();
+  cmd->add_option("--cfg-scale", r->sampling.cfg_scale,
+                  "Classifier-free guidance scale s: logits = uncond + s * (cond - uncond), the unconditional branch "
+                  "fed the empty caption (as [train] caption_dropout trains it) and decoded alongside; 1 = no guidance "
+                  "(half the work), 0 = unconditional; finite, >= 0")
+      ->capture_default_str();
   cmd->add_option("--seed", r->sampling.seed, "Random seed; the same seed gives the same video")->capture_default_str();
   cmd->add_option("--reencode", *reencode, "on: re-encode the tail of each segment from pixels; off: raw codes")
       ->check(CLI::IsMember({"on", "off"}))
@@ -47,6 +52,9 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--tail-frames", r->sampling.tail_latents,
                   "Latent frames (n) each later segment continues from, in [1, L); 0: L / 2")
       ->capture_default_str();
+  cmd->add_option("--manifest", r->manifest,
+                  "Also write a CSV manifest (path,caption,split; paths relative to its folder) of the videos, as "
+                  "`loong eval videos` and `loong ingest` read it");
   cmd->add_option("--fps", r->fps, "Frame rate of the output (0: the training clips' rate, from the checkpoint)")
       ->capture_default_str();
   cmd->callback([r, reencode] {
@@ -56,13 +64,14 @@ void register_generate(CLI::App& app) {
     const auto& m = job.checkpoint().manifest();
     std::printf(
         "checkpoint %s: trained on %lld latent frames of %lldx%lld codes (%lld positions), K = %lld, text budget %lld\n"
-        "video: %lld frames at %d fps = %zu segment(s), %lld latent frames sampled, tail %lld, re-encoding %s\n",
+        "video: %lld frames at %d fps = %zu segment(s), %lld latent frames sampled, tail %lld, re-encoding %s, "
+        "cfg scale %g\n",
         job.checkpoint().dir().c_str(), static_cast<long long>(m.shape.frames), static_cast<long long>(m.shape.grid_h),
         static_cast<long long>(m.shape.grid_w), static_cast<long long>(m.shape.model_length()),
         static_cast<long long>(m.vocab.codebook), static_cast<long long>(m.shape.text_budget),
         static_cast<long long>(job.pixel_frames()), job.fps(), job.plan().segments.size(),
         static_cast<long long>(job.plan().sampled_latents), static_cast<long long>(job.tail_latents()),
-        reencode->c_str());
+        reencode->c_str(), static_cast<double>(r->sampling.cfg_scale));
     std::fflush(stdout);
     for (const auto& f : job.run(true)) {
       std::printf("\"%s\" -> %s (%.1f s)\n  stats: %s\n", f.prompt.c_str(), f.video.c_str(), f.seconds_taken,

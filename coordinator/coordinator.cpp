@@ -98,33 +98,50 @@ void Coordinator::evaluate(size_t stage_index, uint64_t step) {
   }
   std::sort(eligible.begin(), eligible.end(),
             [](const ClipEntry& a, const ClipEntry& b) { return a.clip_id < b.clip_id; });
-  proto::WorkUnit unit;
-  unit.set_kind(proto::WorkUnit::EVAL);
-  unit.set_step(step);
-  unit.set_stage(static_cast<uint32_t>(stage_index));
-  unit.set_micro_batches(static_cast<uint32_t>(n / unit_size));
-  for (int64_t i = 0; i < n; ++i) {
-    auto* ref = unit.add_samples();
-    ref->set_clip_id(eligible[i].clip_id);
-    ref->set_latent_frames(static_cast<uint32_t>(s.latent_frames));
-  }
-  const proto::StepReport r = execute(unit);
+  // One EVAL unit over the first n held-out clips; `caption_shift` > 0 gives sample i the caption of
+  // sample (i + shift) mod n instead of its own (the shuffled-caption control).
+  auto run = [&](int64_t caption_shift) {
+    proto::WorkUnit unit;
+    unit.set_kind(proto::WorkUnit::EVAL);
+    unit.set_step(step);
+    unit.set_stage(static_cast<uint32_t>(stage_index));
+    unit.set_micro_batches(static_cast<uint32_t>(n / unit_size));
+    for (int64_t i = 0; i < n; ++i) {
+      auto* ref = unit.add_samples();
+      ref->set_clip_id(eligible[i].clip_id);
+      ref->set_latent_frames(static_cast<uint32_t>(s.latent_frames));
+      if (caption_shift > 0) ref->set_caption_clip_id(eligible[(i + caption_shift) % n].clip_id);
+    }
+    return execute(unit);
+  };
+  auto video_loss = [](const proto::StepReport& r) {
+    double sum = 0, count = 0;
+    for (int f = 0; f < r.frame_loss_sum_size(); ++f) sum += r.frame_loss_sum(f), count += r.frame_token_count(f);
+    return count > 0 ? sum / count : 0.0;
+  };
+  const proto::StepReport r = run(0);
   const double loss = r.weight_sum() > 0 ? r.loss_weighted_sum() / r.weight_sum() : 0.0;
-  double video_sum = 0, video_count = 0;
-  for (int f = 0; f < r.frame_loss_sum_size(); ++f)
-    video_sum += r.frame_loss_sum(f), video_count += r.frame_token_count(f);
   nlohmann::json j = {{"eval", true},
                       {"step", step},
                       {"stage", stage_index + 1},
                       {"stage_name", s.name},
                       {"samples", n},
                       {"loss", loss},
-                      {"video_token_loss", video_count > 0 ? video_sum / video_count : 0.0},
+                      {"video_token_loss", video_loss(r)},
                       {"frame_loss", frame_losses(r)}};
-  log_ << j.dump() << "\n" << std::flush;
   std::printf("eval  step %6llu  stage %zu (%s)  held-out video-token loss %.4f  per frame %s\n",
-              static_cast<unsigned long long>(step), stage_index + 1, s.name.c_str(),
-              video_count > 0 ? video_sum / video_count : 0.0, frame_losses(r).dump(-1, ' ', false).c_str());
+              static_cast<unsigned long long>(step), stage_index + 1, s.name.c_str(), video_loss(r),
+              frame_losses(r).dump(-1, ' ', false).c_str());
+  if (job_.eval_caption_control && n > 1) {
+    // Half a list away: every sample gets another clip's caption (if the model ignores the text,
+    // the two losses agree).
+    const proto::StepReport shuffled = run(n / 2);
+    j["video_token_loss_shuffled"] = video_loss(shuffled);
+    j["frame_loss_shuffled"] = frame_losses(shuffled);
+    std::printf("      shuffled captions: video-token loss %.4f  per frame %s\n", video_loss(shuffled),
+                frame_losses(shuffled).dump(-1, ' ', false).c_str());
+  }
+  log_ << j.dump() << "\n" << std::flush;
   std::fflush(stdout);
   StepEvent e;
   e.eval = true;
@@ -211,6 +228,7 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
       ref->set_sample_index(first + i);
       ref->set_clip_id(orders[si]->clip_at(static_cast<int64_t>(first + i)));
       ref->set_latent_frames(static_cast<uint32_t>(stage.latent_frames));
+      ref->set_drop_caption(SampleOrder::caption_dropped(job_.seed, static_cast<int>(si), first + i, job_.caption_dropout));
     }
     // The coordinator's own time for this step: wall time since the previous step's report, less
     // the time spent waiting for workers on evaluation and checkpoint units in between.

@@ -15,6 +15,21 @@ SampleOrder::SampleOrder(std::vector<uint64_t> eligible, uint64_t seed, int stag
   std::sort(sorted_.begin(), sorted_.end());
 }
 
+namespace {
+// SplitMix64's finaliser: a bijective mix whose output bits all depend on every input bit.
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+bool SampleOrder::caption_dropped(uint64_t seed, int stage, uint64_t sample_index, double probability) {
+  if (probability <= 0) return false;
+  const uint64_t h = mix64(mix64(mix64(seed ^ 0x6361707469306e00ULL) + static_cast<uint64_t>(stage)) + sample_index);
+  return static_cast<double>(h >> 11) / 9007199254740992.0 < probability;  // uniform in [0, 1)
+}
+
 uint64_t SampleOrder::clip_at(int64_t sample_index) {
   const int64_t E = epoch_size();
   const int64_t epoch = sample_index / E;

@@ -15,6 +15,11 @@ class SampleOrder {
   SampleOrder(std::vector<uint64_t> eligible, uint64_t seed, int stage);
 
   uint64_t clip_at(int64_t sample_index);  // clip of the stage's sample number `sample_index`
+  // Caption dropout (classifier-free guidance training): whether sample `sample_index` of stage
+  // `stage` trains on the empty caption. A hash of (seed, stage, sample_index) compared with
+  // `probability`, so the decision is as deterministic as the order itself (resume-safe) and
+  // independent of which clip the sample is.
+  static bool caption_dropped(uint64_t seed, int stage, uint64_t sample_index, double probability);
   int64_t epoch_size() const { return static_cast<int64_t>(sorted_.size()); }
 
  private:

@@ -1,5 +1,6 @@
 #include "coordinator/train_job.h"
 
+#include <cmath>
 #include <set>
 
 #include "core/error.h"
@@ -35,6 +36,8 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
                                  "train.eps",
                                  "train.eval_every",
                                  "train.eval_samples",
+                                 "train.caption_dropout",
+                                 "train.eval_caption_control",
                                  "train.log",
                                  "curriculum.stage",
                                  "checkpoint.dir",
@@ -92,6 +95,11 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
   j.eval_every = c.get_int("train.eval_every", 50, 0);
   j.eval_samples = c.get_int("train.eval_samples", 16, 1);
   j.log = c.get_string("train.log", "train_log.jsonl");
+  j.caption_dropout = c.get_double("train.caption_dropout", 0.0);
+  if (!std::isfinite(j.caption_dropout) || j.caption_dropout < 0 || j.caption_dropout >= 1)
+    throw ConfigError(c.source() + ": key 'train.caption_dropout' must be in [0, 1) (the fraction of samples trained "
+                      "on the empty caption), got " + std::to_string(j.caption_dropout));
+  j.eval_caption_control = c.get_bool("train.eval_caption_control", true);
   j.curriculum = Curriculum::from_toml(c);
   j.checkpoint_dir = c.get_string("checkpoint.dir", "checkpoints");
   j.checkpoint_every = c.get_int("checkpoint.every", 100, 0);

@@ -33,6 +33,12 @@ struct TrainJob {
   int64_t eval_every = 50;              // steps; 0 disables
   int64_t eval_samples = 16;            // held-out samples per evaluation (test split)
   std::string log = "train_log.jsonl";  // relative paths resolve against checkpoint.dir
+  // Fraction of training samples whose caption is replaced by the empty caption (<pad>s), so the
+  // model also learns p(video) and generation can use classifier-free guidance. In [0, 1).
+  double caption_dropout = 0.0;
+  // Each evaluation also scores the held-out clips with captions shuffled across them: if the two
+  // losses agree, the model ignores the text.
+  bool eval_caption_control = true;
   // [curriculum]
   Curriculum curriculum;
   // [checkpoint]

@@ -72,9 +72,7 @@ GenerateJob::GenerateJob(const GenerateRequest& r) : request_(r) {
   // Flags first: nothing is read before they make sense.
   if (!std::isfinite(r.seconds) || r.seconds <= 0 || r.seconds > 3600)
     throw InputError("--seconds " + std::to_string(r.seconds) + " must be in (0, 3600]");
-  if (r.sampling.top_k < 0) throw InputError("--top-k must be >= 0 (0 keeps every code)");
-  if (!std::isfinite(r.sampling.temperature) || r.sampling.temperature < 0)
-    throw InputError("--temperature must be >= 0 (0 is greedy)");
+  validate_sampling(r.sampling);
   if (r.sampling.tail_latents < 0) throw InputError("--tail-frames must be >= 1 (or 0 for half the trained length)");
   if (r.fps < 0 || !std::isfinite(r.fps)) throw InputError("--fps must be positive");
   if (r.out.empty()) throw InputError("--out is required");
@@ -104,6 +102,7 @@ GenerateJob::GenerateJob(const GenerateRequest& r) : request_(r) {
     check_writable(stats_.back(), "--stats");
     if (!sheets_.back().empty()) check_writable(sheets_.back(), "--contact-sheet");
   }
+  if (!r.manifest.empty()) check_writable(r.manifest, "--manifest");
 
   // The checkpoint, the tokenizer, and whether they belong together.
   checkpoint_ = GenerationCheckpoint::open(r.checkpoint);
@@ -176,7 +175,21 @@ std::vector<GeneratedFiles> GenerateJob::run(bool show_progress) {
     f.seconds_taken = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     out.push_back(std::move(f));
   }
+  if (!request_.manifest.empty()) write_manifest(out);
   return out;
+}
+
+void GenerateJob::write_manifest(const std::vector<GeneratedFiles>& files) const {
+  // Paths relative to the manifest's folder (as `loong ingest` and `loong eval videos` resolve them);
+  // captions quoted CSV-style (a quote inside becomes two).
+  const fs::path base = fs::absolute(request_.manifest).parent_path();
+  std::string csv = "path,caption,split\n";
+  for (const auto& f : files) {
+    std::string caption;
+    for (char ch : f.prompt) caption += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    csv += fs::relative(fs::absolute(f.video), base).string() + ",\"" + caption + "\",test\n";
+  }
+  write_file_atomic(request_.manifest, csv);
 }
 
 }  // namespace loong

@@ -2,7 +2,7 @@
 // is built, before any weights are read or tokens sampled; then one video per prompt.
 //
 // Checks, in order (each a typed error naming the input): --seconds in (0, 3600], --top-k >= 0,
-// --temperature >= 0, exactly one of --prompt / --prompts; the output paths writable (their
+// --temperature and --cfg-scale finite and >= 0, exactly one of --prompt / --prompts; the output paths writable (their
 // directory exists, they are not directories, a probe file can be created); the checkpoint
 // (GenerationCheckpoint::open); the tokenizer (loads, belongs to the checkpoint); the frame rate;
 // the segment plan (--tail-frames); each prompt non-empty and at most the text budget in tokens
@@ -33,6 +33,7 @@ struct GenerateRequest {
   std::filesystem::path contact_sheet;  // PNG, optional (numbered like out with several prompts)
   int64_t sheet_every = 0;              // frames between contact-sheet frames; 0 = one per second
   double fps = 0;                       // 0: the training clips' rate recorded in the checkpoint
+  std::filesystem::path manifest;       // also a CSV `path,caption,split` of the videos written ("" = none)
   SamplingOptions sampling;             // prompt i (0-based) is sampled with seed + i
 };
 
@@ -60,6 +61,8 @@ class GenerateJob {
   // Generates every prompt in turn and writes its mp4, stats and contact sheet; `show_progress`
   // draws a progress bar per video.
   std::vector<GeneratedFiles> run(bool show_progress = true);
+  // Writes request.manifest for `files` (paths relative to its folder).
+  void write_manifest(const std::vector<GeneratedFiles>& files) const;
   // The video of prompt `prompt_index` (no files written), sampled with seed + prompt_index;
   // `progress` as in VideoGenerator::generate.
   GeneratedVideo generate(size_t prompt_index, const std::function<void(const GeneratedVideo&)>& progress = {});

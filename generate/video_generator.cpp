@@ -17,6 +17,15 @@ double token_nll(std::span<const float> logits, int32_t token) {
   return mx + std::log(sum) - static_cast<double>(logits[static_cast<size_t>(token)]);
 }
 
+void validate_sampling(const SamplingOptions& o) {
+  if (o.top_k < 0) throw InputError("--top-k must be >= 0 (0 keeps every code), got " + std::to_string(o.top_k));
+  if (!std::isfinite(o.temperature) || o.temperature < 0)
+    throw InputError("--temperature must be a finite number >= 0 (0 is greedy), got " + std::to_string(o.temperature));
+  if (!std::isfinite(o.cfg_scale) || o.cfg_scale < 0)
+    throw InputError("--cfg-scale must be a finite number >= 0 (1 = no guidance, 0 = unconditional), got " +
+                     std::to_string(o.cfg_scale));
+}
+
 VideoGenerator::VideoGenerator(const LlamaModel& model, const SequenceManifest& manifest,
                                tok::VideoTokenizer& tokenizer)
     : model_(model), manifest_(manifest), tokenizer_(tokenizer) {}
@@ -32,14 +41,22 @@ GeneratedVideo VideoGenerator::generate(std::span<const int32_t> text, int64_t p
   if (static_cast<int64_t>(text.size()) > shape.text_budget)
     throw InputError("prompt of " + std::to_string(text.size()) + " tokens; the model's text budget is " +
                      std::to_string(shape.text_budget));
+  validate_sampling(o);
   const std::vector<int32_t> condition = text_prefix(vocab, shape.text_budget, text);
+  // The empty caption, as caption dropout trains it: same length as the condition, all <pad>.
+  const std::vector<int32_t> empty = text_prefix(vocab, shape.text_budget, {});
+  const bool guided = o.cfg_scale != 1.0f;
+  const int64_t B = guided ? 2 : 1;
+  const int64_t V = model_.config().vocab_size;
+  const int64_t code_begin = vocab.video_offset(), code_end = vocab.video_offset() + vocab.codebook;
+  std::vector<float> mixed(guided ? static_cast<size_t>(V) : 0, -INFINITY);
 
   GeneratedVideo v;
   v.plan = plan_segments(pixel_frames, shape.frames, n);
   const int64_t H = gh * 8, W = gw * 8, frame_bytes = H * W * 3;
   v.height = H, v.width = W;
   // Positions of one trained sample: the cache never holds more (the last sampled code is not fed).
-  KvCacheDecoder decoder(model_, shape.model_length());
+  KvCacheDecoder decoder(model_, shape.model_length(), B);
   std::mt19937_64 rng(o.seed);
   std::vector<int32_t> window;  // codes of the current segment's window: prefix + new latent frames
   for (size_t si = 0; si < v.plan.segments.size(); ++si) {
@@ -62,19 +79,33 @@ GeneratedVideo VideoGenerator::generate(std::span<const int32_t> text, int64_t p
     v.prefixes.push_back(prefix);
     window = prefix;
     decoder.reset();
-    std::vector<int32_t> feed = condition;
-    for (int32_t c : prefix) feed.push_back(static_cast<int32_t>(vocab.video_offset() + c));
+    // Row 0: the caption; row 1 (guidance only): the empty caption; both then the same video prefix.
+    std::vector<int32_t> feed;
+    for (int64_t b = 0; b < B; ++b) {
+      const std::vector<int32_t>& text_row = b == 0 ? condition : empty;
+      feed.insert(feed.end(), text_row.begin(), text_row.end());
+      for (int32_t c : prefix) feed.push_back(static_cast<int32_t>(vocab.video_offset() + c));
+    }
     std::span<const float> logits = decoder.prefill(feed);
     for (int64_t f = 0; f < seg.new_latents; ++f) {
       std::vector<int32_t> codes(static_cast<size_t>(P));
       double nll = 0;
       for (int64_t i = 0; i < P; ++i) {
-        const int32_t tok = sample_top_k_in_range(logits, vocab.video_offset(), vocab.video_offset() + vocab.codebook,
-                                                  o.top_k, o.temperature, rng);
-        nll += token_nll(logits, tok);
+        const std::span<const float> cond = logits.subspan(0, static_cast<size_t>(V));
+        std::span<const float> pick = cond;
+        if (guided) {
+          guided_logits(cond, logits.subspan(static_cast<size_t>(V), static_cast<size_t>(V)), o.cfg_scale, code_begin,
+                        code_end, mixed);
+          pick = mixed;
+        }
+        const int32_t tok = sample_top_k_in_range(pick, code_begin, code_end, o.top_k, o.temperature, rng);
+        nll += token_nll(cond, tok);  // the conditional model's own NLL, guided or not
         codes[static_cast<size_t>(i)] = static_cast<int32_t>(tok - vocab.video_offset());
         const bool last = f + 1 == seg.new_latents && i + 1 == P;
-        if (!last) logits = decoder.step(tok);
+        if (!last) {
+          const int32_t both[2] = {tok, tok};
+          logits = decoder.step(std::span<const int32_t>(both, static_cast<size_t>(B)));
+        }
       }
       window.insert(window.end(), codes.begin(), codes.end());
       v.latent_nll.push_back(nll / static_cast<double>(P));

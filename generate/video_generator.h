@@ -9,7 +9,7 @@
 //   off: prefix = the last n latent frames of segment s-1's window (as sampled, or carried over)
 // then the decoder is reset and fed `<bos> text <bov> prefix`, and L - n latent frames (fewer in the
 // last segment) are sampled, each code restricted to the video-code range [V_off, V_off + K) with
-// top-k and temperature. The window (prefix + new latent frames) is decoded with the tokenizer and
+// top-k and temperature (from guided logits when cfg_scale != 1). The window (prefix + new latent frames) is decoded with the tokenizer and
 // its last 4 * new pixel frames are appended to the video (segment_plan.h has the frame counts).
 #pragma once
 #include <cstdint>
@@ -30,6 +30,11 @@ struct SamplingOptions {
   uint64_t seed = 1;         // mt19937_64 seed: the same seed gives the same video
   bool reencode = true;      // prefix from re-encoded pixels (true) or raw codes (false)
   int64_t tail_latents = 0;  // n; 0 picks L / 2 (at least 1)
+  // Classifier-free guidance: logits = uncond + cfg_scale * (cond - uncond), the unconditional
+  // branch fed the empty caption (<pad>s, as caption dropout trains it) and the same video tokens,
+  // both decoded together (one batched KV cache) through every segment. 1 = no guidance: the
+  // unconditional branch is not computed, so the video is the unguided one bit for bit.
+  float cfg_scale = 1.0f;
 };
 
 struct GeneratedVideo {
@@ -66,6 +71,10 @@ class VideoGenerator {
   const SequenceManifest& manifest_;
   tok::VideoTokenizer& tokenizer_;
 };
+
+// Checks sampling options a user gave (InputError naming the flag): top_k >= 0, temperature finite
+// and >= 0, cfg_scale finite and >= 0.
+void validate_sampling(const SamplingOptions& options);
 
 // -log softmax(logits)[token] in nats (double precision).
 double token_nll(std::span<const float> logits, int32_t token);

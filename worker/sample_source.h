@@ -42,6 +42,8 @@ class SampleSource {
   // The caption tokens and the first `frames` latent frames of codes of clip `clip_id`.
   // FormatError naming the clip when its record is corrupt (failed checksum, wrong size).
   virtual ClipTokens fetch(uint64_t clip_id, int64_t frames) = 0;
+  // Only the caption tokens of `clip_id` (the shuffled-caption control borrows another clip's).
+  virtual std::vector<int32_t> fetch_text(uint64_t clip_id) { return fetch(clip_id, 1).text; }
   // A human-readable name for logs ("corpus /data/mnist.db, tokenizer vq-1024").
   virtual std::string describe() const = 0;
   // Provenance for checkpoints; a source without one (test fixtures) returns an empty one.

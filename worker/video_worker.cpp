@@ -71,6 +71,8 @@ proto::StepReport VideoWorker::run_batch(const proto::WorkUnit& unit, bool train
       BuiltSample s;
       try {
         ClipTokens ct = source_.fetch(ref.clip_id(), frames);
+        if (ref.caption_clip_id() != 0) ct.text = source_.fetch_text(ref.caption_clip_id());
+        if (ref.drop_caption()) ct.text.clear();  // the empty caption: text_prefix pads it with <pad>
         s = build_sample(vocab, shape, options_.weighting, ct.text, ct.codes);
       } catch (const Error& e) {
         ++corrupt;

@@ -66,6 +66,28 @@ TEST(SampleOrder, EachEpochIsAPermutationAndTheOrderIsReproducible) {
 
 #include "coordinator/train_job.h"
 
+TEST(SampleOrder, CaptionDropoutDropsTheConfiguredFractionDeterministically) {
+  for (double p : {0.0, 0.1, 0.25, 0.5}) {
+    int64_t dropped = 0;
+    const int64_t n = 20000;
+    for (int64_t i = 0; i < n; ++i) dropped += SampleOrder::caption_dropped(7, 1, static_cast<uint64_t>(i), p);
+    // Binomial(20000, p): 4 standard deviations at most 0.0142 from p.
+    EXPECT_NEAR(static_cast<double>(dropped) / n, p, 0.015) << "p " << p;
+  }
+  // The same (seed, stage, sample) gives the same decision; another seed or stage another pattern.
+  int64_t same = 0, other_seed = 0, other_stage = 0;
+  for (uint64_t i = 0; i < 4000; ++i) {
+    const bool d = SampleOrder::caption_dropped(7, 1, i, 0.3);
+    same += d == SampleOrder::caption_dropped(7, 1, i, 0.3);
+    other_seed += d != SampleOrder::caption_dropped(8, 1, i, 0.3);
+    other_stage += d != SampleOrder::caption_dropped(7, 2, i, 0.3);
+  }
+  EXPECT_EQ(same, 4000);
+  // Independent patterns disagree on 2 p (1 - p) = 42% of samples.
+  EXPECT_GT(other_seed, 1400);
+  EXPECT_GT(other_stage, 1400);
+}
+
 TEST(ExampleConfigs, EveryShippedTrainConfigParses) {
   for (const char* name : {"train_mnist.toml", "train_paper_gpu.toml"}) {
     const auto job = TrainJob::from_toml(TomlConfig::parse_file(std::string(LOONG_SOURCE_DIR "/configs/") + name));
@@ -79,4 +101,20 @@ TEST(ExampleConfigs, EveryShippedTrainConfigParses) {
   EXPECT_GT(non_vocab, 6.0e8);
   EXPECT_LT(non_vocab, 7.5e8);
   EXPECT_EQ(m.max_position_embeddings, 1 + 64 + 1 + 17 * 256 + 1 - 1);
+}
+
+TEST(TrainJobConfig, CaptionDropoutIsAFractionInZeroToOne) {
+  auto job = [](const std::string& value) {
+    return TrainJob::from_toml(TomlConfig::parse_string("[train]\ncaption_dropout = " + value + "\n", "job.toml"));
+  };
+  EXPECT_DOUBLE_EQ(job("0.1").caption_dropout, 0.1);
+  EXPECT_DOUBLE_EQ(job("0.0").caption_dropout, 0.0);
+  for (const char* bad : {"1.0", "-0.1", "nan", "inf", "1.5"}) {
+    try {
+      job(bad);
+      FAIL() << bad;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("train.caption_dropout"), std::string::npos) << e.what();
+    }
+  }
 }

@@ -39,6 +39,61 @@ TEST(KvCacheDecoder, LogitsEqualTheFullForwardAtEveryPosition) {
   EXPECT_THROW(dec.step(40), InputError);  // outside the vocabulary
 }
 
+// Guidance decodes two sequences in one cache (batch 2): each row must still be what the full
+// forward computes for its own sequence, at every position, and rows must not leak into each other.
+TEST(KvCacheDecoder, BatchedRowsEqualTheFullForwardOfEachSequence) {
+  LlamaModel m(tiny());
+  m.init_random(4, 0.2f);
+  const int64_t T = 140, B = 3, V = 40;
+  std::mt19937 rng(2);
+  std::vector<int32_t> tokens(B * T), targets(B * T, 0);
+  std::vector<float> weights(B * T, 1.0f);
+  for (auto& t : tokens) t = static_cast<int32_t>(rng() % V);
+  for (int64_t t = 100; t < T; ++t) tokens[T + t] = tokens[t];  // rows 0 and 1 share a suffix, as guidance's do
+  m.forward(tokens.data(), targets.data(), weights.data(), B, T);
+  std::vector<float> full(m.logits().begin(), m.logits().end());  // [B, T, V]
+  KvCacheDecoder dec(m, T, B);
+  // Prefill the first 60 positions of every row at once, then step the rest.
+  std::vector<int32_t> head;
+  for (int64_t b = 0; b < B; ++b) head.insert(head.end(), tokens.begin() + b * T, tokens.begin() + b * T + 60);
+  double worst = 0, scale = 0;
+  auto compare = [&](std::span<const float> l, int64_t p) {
+    ASSERT_EQ(static_cast<int64_t>(l.size()), B * V);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t v = 0; v < V; ++v) {
+        const float want = full[(b * T + p) * V + v];
+        worst = std::max(worst, static_cast<double>(std::fabs(l[b * V + v] - want)));
+        scale = std::max(scale, static_cast<double>(std::fabs(want)));
+      }
+  };
+  compare(dec.prefill(head), 59);
+  for (int64_t p = 60; p < T; ++p) {
+    std::vector<int32_t> col;
+    for (int64_t b = 0; b < B; ++b) col.push_back(tokens[b * T + p]);
+    compare(dec.step(col), p);
+  }
+  EXPECT_LT(worst / scale, 1e-5) << "worst abs diff " << worst;
+  dec.reset();
+  EXPECT_THROW(dec.step(std::vector<int32_t>{1, 2}), InputError);  // 2 tokens for 3 sequences
+  EXPECT_THROW(dec.prefill(std::vector<int32_t>{1, 2, 3, 4}), InputError);  // not a multiple of 3
+}
+
+TEST(Guidance, LogitsAreUncondPlusScaleTimesTheDifference) {
+  const std::vector<float> cond = {1.0f, -2.0f, 0.5f, 3.0f, 7.0f}, uncond = {0.0f, 1.0f, 0.5f, -1.0f, 9.0f};
+  std::vector<float> out(5, -100.0f);
+  guided_logits(cond, uncond, 3.0f, 1, 4, out);
+  EXPECT_EQ(out[0], -100.0f);  // outside [begin, end): untouched
+  EXPECT_FLOAT_EQ(out[1], 1.0f + 3.0f * (-2.0f - 1.0f));
+  EXPECT_FLOAT_EQ(out[2], 0.5f);
+  EXPECT_FLOAT_EQ(out[3], -1.0f + 3.0f * 4.0f);
+  EXPECT_EQ(out[4], -100.0f);
+  guided_logits(cond, uncond, 0.0f, 0, 5, out);  // scale 0: the unconditional logits
+  EXPECT_EQ(out, uncond);
+  std::vector<float> small(3);
+  EXPECT_THROW(guided_logits(cond, uncond, 2.0f, 0, 5, small), InputError);
+  EXPECT_THROW(guided_logits(cond, uncond, 2.0f, 2, 6, out), InputError);
+}
+
 TEST(Sampling, GreedyTopKAndTemperature) {
   std::vector<float> logits = {0.0f, 2.0f, 1.0f, 3.0f, -1.0f, 2.5f};
   std::mt19937_64 rng(7);

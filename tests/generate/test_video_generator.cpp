@@ -2,6 +2,8 @@
 // length, frame stitching, what the prefix of each segment is, and the recorded NLL.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/error.h"
 #include "generate/video_generator.h"
 #include "tests/common/tiny_llama.h"
@@ -160,4 +162,80 @@ TEST(VideoGenerator, RecordedNllIsTheModelsOwnOnTheSampledCodes) {
 TEST(VideoGenerator, PromptLongerThanTheTextBudgetIsRefused) {
   Tiny t;
   EXPECT_THROW(t.run(5, opts(1, true), {1, 2, 3, 4, 5}), InputError);
+}
+
+// ---- classifier-free guidance ----
+
+TEST(VideoGenerator, GuidanceScaleOneIsTheUnguidedVideoAndOtherScalesChangeIt) {
+  Tiny t;
+  SamplingOptions plain = opts(4, true);
+  SamplingOptions one = plain;
+  one.cfg_scale = 1.0f;
+  SamplingOptions three = plain;
+  three.cfg_scale = 3.0f;
+  const auto a = t.run(30, plain), b = t.run(30, one), c = t.run(30, three);
+  EXPECT_EQ(a.latent_codes, b.latent_codes);
+  EXPECT_EQ(a.frames, b.frames);
+  EXPECT_NE(a.latent_codes, c.latent_codes);
+}
+
+TEST(VideoGenerator, GuidanceScaleZeroSamplesTheEmptyCaption) {
+  // s = 0 leaves only the unconditional branch: the video of the empty caption without guidance.
+  Tiny t;
+  SamplingOptions zero = opts(6, true);
+  zero.cfg_scale = 0.0f;
+  const auto a = t.run(30, zero, {3, 1, 4});
+  const auto b = t.run(30, opts(6, true), {});
+  EXPECT_EQ(a.latent_codes, b.latent_codes);
+}
+
+// Greedy guided sampling picks, at every code, the argmax of uncond + s * (cond - uncond) where
+// cond and uncond come from the full (non-cached) forward of the two sequences: the caption and the
+// empty caption, each followed by the segment's window. Checked in the first and a re-encoded segment.
+TEST(VideoGenerator, GuidedCodesAreTheArgmaxOfTheFormulaOnFullRecomputation) {
+  Tiny t;
+  SamplingOptions o = opts(2, true, 2);
+  o.temperature = 0.0f;
+  o.cfg_scale = 2.5f;
+  const std::vector<int32_t> text = {3, 1, 4};
+  const auto v = t.run(30, o, text);
+  const VocabLayout& voc = t.m.vocab;
+  const int64_t V = voc.size(), K = voc.codebook, off = voc.video_offset();
+  auto logits_of = [&](const std::vector<int32_t>& caption, const std::vector<int32_t>& window) {
+    std::vector<int32_t> seq = text_prefix(voc, 4, caption);
+    for (int32_t c : window) seq.push_back(static_cast<int32_t>(off + c));
+    const int64_t T = static_cast<int64_t>(seq.size()) - 1;
+    std::vector<int32_t> inputs(seq.begin(), seq.end() - 1), targets(seq.begin() + 1, seq.end());
+    std::vector<float> weights(T, 1.0f);
+    t.model.forward(inputs.data(), targets.data(), weights.data(), 1, T);
+    return std::vector<float>(t.model.logits().begin(), t.model.logits().end());
+  };
+  int64_t checked = 0;
+  for (size_t s : {size_t{0}, size_t{1}}) {
+    const std::vector<int32_t> window = window_of(v, s);
+    const auto cond = logits_of(text, window), uncond = logits_of({}, window);
+    const int64_t first_code = 6 + static_cast<int64_t>(v.prefixes[s].size());
+    for (size_t i = v.prefixes[s].size(); i < window.size(); ++i, ++checked) {
+      const int64_t pos = first_code + static_cast<int64_t>(i - v.prefixes[s].size()) - 1;
+      int64_t best = 0;
+      float best_v = -INFINITY, second = -INFINITY;
+      for (int64_t k = 0; k < K; ++k) {
+        const float g = uncond[pos * V + off + k] + 2.5f * (cond[pos * V + off + k] - uncond[pos * V + off + k]);
+        if (g > best_v) second = best_v, best_v = g, best = k;
+        else if (g > second) second = g;
+      }
+      if (best_v - second < 1e-4f) continue;  // a near tie: rounding may pick either
+      EXPECT_EQ(window[i], best) << "segment " << s << " code " << i;
+    }
+  }
+  EXPECT_GT(checked, 20);
+}
+
+TEST(VideoGenerator, BadGuidanceScalesAreRefused) {
+  Tiny t;
+  for (float bad : {-1.0f, NAN, INFINITY}) {
+    SamplingOptions o = opts(1, true);
+    o.cfg_scale = bad;
+    EXPECT_THROW(t.run(5, o), InputError) << bad;
+  }
 }

@@ -68,19 +68,47 @@ TokTrainJob read_tok_job(const std::string& path, int64_t resolution) {
 struct Eval {
   double psnr = 0, ssim = 0, perplexity = 0;
   int64_t codes_used = 0, clips = 0;
+  // Cells whose pixels are all dark (< 16 in every pixel frame the latent cell covers): what share
+  // of cells they are, the perplexity of their codes and the share of the most common one. Empty
+  // background spread over many codes is entropy the language model has to learn for nothing.
+  double background_share = 0, background_perplexity = 0, background_top_share = 0;
 };
+
+double perplexity_of(const std::vector<int64_t>& counts) {
+  int64_t total = 0;
+  for (int64_t c : counts) total += c;
+  double ent = 0;
+  for (int64_t c : counts)
+    if (c > 0) ent -= static_cast<double>(c) / total * std::log(static_cast<double>(c) / total);
+  return total > 0 ? std::exp(ent) : 0.0;
+}
 
 Eval evaluate(tok::VideoTokenizer& t, const tok::CorpusClipSampler& s, int64_t n, int64_t frames, const fs::path& png) {
   Eval e;
   const int64_t h = s.height(), w = s.width(), per = frames * h * w * 3;
   std::set<int32_t> used;
   std::vector<int64_t> counts(t.config().quantizer.codebook_size, 0);
+  std::vector<int64_t> background(counts.size(), 0);
+  int64_t cells = 0;
   int64_t total_codes = 0;
   std::vector<uint8_t> first_orig, first_rec;
   for (int64_t i = 0; i < n; ++i) {
     auto clip = s.fixed(i, 1);
     auto codes = t.encode(clip.data(), 1, frames, h, w);
     for (int32_t c : codes) ++counts[c], ++total_codes, used.insert(c);
+    const int64_t gh = h / 8, gw = w / 8, latents = (frames - 1) / 4 + 1;
+    for (int64_t j = 0; j < latents; ++j)
+      for (int64_t cy = 0; cy < gh; ++cy)
+        for (int64_t cx = 0; cx < gw; ++cx) {
+          bool dark = true;
+          // Latent frame 0 covers pixel frame 0; latent frame j >= 1 covers pixel frames 4j-3..4j.
+          for (int64_t f = j == 0 ? 0 : 4 * j - 3; f <= 4 * j && dark; ++f)
+            for (int64_t y = cy * 8; y < cy * 8 + 8 && dark; ++y)
+              for (int64_t x = cx * 8; x < cx * 8 + 8 && dark; ++x)
+                for (int64_t ch = 0; ch < 3; ++ch) dark = dark && clip[((f * h + y) * w + x) * 3 + ch] < 16;
+          ++cells;
+          if (dark) ++background[codes[(j * gh + cy) * gw + cx]];
+        }
     auto rec = t.decode(codes.data(), 1, (frames - 1) / 4 + 1, h / 8, w / 8);
     e.psnr += tok::psnr(clip.data(), rec.data(), per);
     e.ssim += tok::ssim(clip.data(), rec.data(), frames, h, w);
@@ -88,10 +116,12 @@ Eval evaluate(tok::VideoTokenizer& t, const tok::CorpusClipSampler& s, int64_t n
   }
   e.clips = n;
   e.psnr /= n, e.ssim /= n, e.codes_used = static_cast<int64_t>(used.size());
-  double ent = 0;
-  for (int64_t c : counts)
-    if (c > 0) ent -= static_cast<double>(c) / total_codes * std::log(static_cast<double>(c) / total_codes);
-  e.perplexity = std::exp(ent);
+  e.perplexity = perplexity_of(counts);
+  int64_t dark_cells = 0, top = 0;
+  for (int64_t c : background) dark_cells += c, top = std::max(top, c);
+  e.background_share = cells > 0 ? static_cast<double>(dark_cells) / cells : 0.0;
+  e.background_perplexity = perplexity_of(background);
+  e.background_top_share = dark_cells > 0 ? static_cast<double>(top) / dark_cells : 0.0;
   if (!png.empty() && !first_orig.empty()) {
     // Two rows (original above, reconstruction below) of the first clip's frames side by side.
     const int64_t W = frames * w, H = 2 * h;
@@ -261,6 +291,8 @@ void register_tokenizer(CLI::App& app) {
         static_cast<long long>(e.clips), std::get<2>(*ev).c_str(), static_cast<long long>(std::get<4>(*ev)), e.psnr,
         e.ssim, static_cast<long long>(e.codes_used), static_cast<long long>(t.config().quantizer.codebook_size),
         e.perplexity);
+    std::printf("background (dark cells, %.1f%% of all): code perplexity %.1f, most common code %.1f%% of them\n",
+                100 * e.background_share, e.background_perplexity, 100 * e.background_top_share);
     if (!std::get<5>(*ev).empty()) std::printf("side-by-side: %s\n", std::get<5>(*ev).c_str());
   });
 

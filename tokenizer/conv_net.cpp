@@ -151,8 +151,9 @@ const float* CausalConv3d::backward(const float* dy, bool need_dx) {
 
 // ---- GroupNorm ----
 
-GroupNorm::GroupNorm(ParamStore& store, const std::string& name, int64_t channels, int64_t groups, float eps)
-    : Layer(name), store_(store), c_(channels), groups_(groups), eps_(eps) {
+GroupNorm::GroupNorm(ParamStore& store, const std::string& name, int64_t channels, int64_t groups, float eps,
+                     bool per_position)
+    : Layer(name), store_(store), c_(channels), groups_(groups), eps_(eps), per_position_(per_position) {
   if (groups < 1 || channels % groups != 0)
     throw ConfigError(name + ": " + std::to_string(groups) + " GroupNorm groups do not divide " +
                       std::to_string(channels) + " channels");
@@ -167,22 +168,30 @@ Shape5 GroupNorm::out_shape(const Shape5& in) const {
   return in;
 }
 
+std::array<int64_t, 5> GroupNorm::kernel_shape(const Shape5& in) const {
+  // [N, C, T, H, W] is also [N, C, T*H*W, 1]: per-frame statistics of that view are per position.
+  if (per_position_) return {in.n, in.c, in.t * in.h * in.w, 1, groups_};
+  return {in.n, in.c, in.t, in.h * in.w, groups_};
+}
+
 const float* GroupNorm::forward(const float* x, const Shape5& in) {
   out_shape(in);
   x_ = x;
   in_ = in;
+  const auto k = kernel_shape(in);
   resize(out_, in.numel());
-  resize(mean_, in.n * in.t * groups_);
-  resize(rstd_, in.n * in.t * groups_);
+  resize(mean_, k[0] * k[2] * groups_);
+  resize(rstd_, k[0] * k[2] * groups_);
   cpu::groupnorm_forward(out_.data(), mean_.data(), rstd_.data(), x, store_.param(gamma_), store_.param(beta_),
-                         {in.n, in.c, in.t, in.h * in.w, groups_}, eps_);
+                         {k[0], k[1], k[2], k[3], k[4]}, eps_);
   return out_.data();
 }
 
 const float* GroupNorm::backward(const float* dy, bool need_dx) {
   resize(dx_, in_.numel());  // the kernel computes dx and the parameter grads together
+  const auto k = kernel_shape(in_);
   cpu::groupnorm_backward(dx_.data(), store_.grad(gamma_), store_.grad(beta_), dy, x_, store_.param(gamma_),
-                          mean_.data(), rstd_.data(), {in_.n, in_.c, in_.t, in_.h * in_.w, groups_}, false);
+                          mean_.data(), rstd_.data(), {k[0], k[1], k[2], k[3], k[4]}, false);
   return need_dx ? dx_.data() : nullptr;
 }
 
@@ -273,12 +282,12 @@ const float* PixelShuffle::backward(const float* dy, bool need_dx) {
 // ---- ResBlock ----
 
 ResBlock::ResBlock(ParamStore& store, const std::string& name, int64_t cin, int64_t cout, int64_t groups, Workspace* ws,
-                   int64_t kt)
+                   int64_t kt, bool per_position_norm)
     : Layer(name),
       cin_(cin),
       cout_(cout),
-      norm1_(store, name + ".norm1", cin, groups),
-      norm2_(store, name + ".norm2", cout, groups),
+      norm1_(store, name + ".norm1", cin, groups, 1e-6f, per_position_norm),
+      norm2_(store, name + ".norm2", cout, groups, 1e-6f, per_position_norm),
       act1_(name + ".act1"),
       act2_(name + ".act2"),
       conv1_(store, name + ".conv1", cin, cout, {kt, 3, 3}, {1, 1, 1}, ws),
@@ -398,6 +407,9 @@ Encoder::Encoder(ParamStore& store, const ConvNetConfig& config, const std::stri
   const int64_t packed = config.in_channels * config.patch * config.patch;
   if (config.patch > 1) net_.append(std::make_unique<PixelShuffle>(prefix + "space_to_depth", config.patch, true));
   const std::array<int64_t, 3> block_kernel{config.block_temporal_kernel, 3, 3};
+  // Per-position norms normalise all channels of a position together (LayerNorm); see encoder_norm.
+  const bool local = config.encoder_norm == ConvNetConfig::Norm::Position;
+  const int64_t groups = local ? 1 : config.groups;
   net_.append(std::make_unique<CausalConv3d>(store, prefix + "conv_in", packed, ch[0], block_kernel,
                                              std::array<int64_t, 3>{1, 1, 1}, &ws_));
   int64_t c = ch[0];
@@ -405,8 +417,8 @@ Encoder::Encoder(ParamStore& store, const ConvNetConfig& config, const std::stri
     const std::string level = prefix + "down." + std::to_string(i);
     for (int64_t j = 0; j < config.res_blocks; ++j) {
       net_.append(
-          std::make_unique<ResBlock>(store, level + ".block." + std::to_string(j), c, ch[i], config.groups, &ws_,
-                                           config.block_temporal_kernel));
+          std::make_unique<ResBlock>(store, level + ".block." + std::to_string(j), c, ch[i], groups, &ws_,
+                                     config.block_temporal_kernel, local));
       c = ch[i];
     }
     const int64_t st = config.temporal_down[i] ? 2 : 1;
@@ -415,9 +427,9 @@ Encoder::Encoder(ParamStore& store, const ConvNetConfig& config, const std::stri
     c = ch[i];
   }
   for (int64_t m = 0; m < config.mid_blocks; ++m)
-    net_.append(std::make_unique<ResBlock>(store, prefix + mid_block_name(m), c, c, config.groups, &ws_,
-                                           config.block_temporal_kernel));
-  net_.append(std::make_unique<GroupNorm>(store, prefix + "norm_out", c, config.groups));
+    net_.append(std::make_unique<ResBlock>(store, prefix + mid_block_name(m), c, c, groups, &ws_,
+                                           config.block_temporal_kernel, local));
+  net_.append(std::make_unique<GroupNorm>(store, prefix + "norm_out", c, groups, 1e-6f, local));
   net_.append(std::make_unique<SiLU>(prefix + "act_out"));
   net_.append(std::make_unique<CausalConv3d>(store, prefix + "conv_out", c, config.latent_channels, block_kernel,
                                              std::array<int64_t, 3>{1, 1, 1}, &ws_));

@@ -127,10 +127,14 @@ class CausalConv3d : public Layer {
 };
 
 // GroupNorm with per-frame statistics (see ops/cpu/conv_ops.h) and affine gamma/beta:
-// <name>.weight [C], <name>.bias [C].
+// <name>.weight [C], <name>.bias [C]. With per_position the statistics are taken over each group's
+// channels at each (frame, y, x) alone (groups = 1: LayerNorm over channels, ConvNeXt's
+// LayerNorm2d): the output at a position then depends on that position's input only, so a network
+// built from such norms and convolutions stays local (see ConvNetConfig::encoder_norm).
 class GroupNorm : public Layer {
  public:
-  GroupNorm(ParamStore& store, const std::string& name, int64_t channels, int64_t groups, float eps = 1e-6f);
+  GroupNorm(ParamStore& store, const std::string& name, int64_t channels, int64_t groups, float eps = 1e-6f,
+            bool per_position = false);
   Shape5 out_shape(const Shape5& in) const override;
   const float* forward(const float* x, const Shape5& in) override;
   const float* backward(const float* dy, bool need_dx = true) override;
@@ -139,9 +143,12 @@ class GroupNorm : public Layer {
   ParamStore& store_;
   int64_t c_, groups_, gamma_, beta_;
   float eps_;
+  bool per_position_;
   const float* x_ = nullptr;
   Shape5 in_{};
   std::vector<float> out_, dx_, mean_, rstd_;
+  // The kernel's {N, C, frames, pixels per frame, groups}: per position, every pixel is a "frame".
+  std::array<int64_t, 5> kernel_shape(const Shape5& in) const;
 };
 
 class SiLU : public Layer {
@@ -194,7 +201,7 @@ class PixelShuffle : public Layer {
 class ResBlock : public Layer {
  public:
   ResBlock(ParamStore& store, const std::string& name, int64_t cin, int64_t cout, int64_t groups, Workspace* ws,
-           int64_t kt = 3);
+           int64_t kt = 3, bool per_position_norm = false);
   Shape5 out_shape(const Shape5& in) const override;
   const float* forward(const float* x, const Shape5& in) override;
   const float* backward(const float* dy, bool need_dx = true) override;
@@ -246,6 +253,12 @@ struct ConvNetConfig {
   // where it is cheapest (1/64 of the pixels, 1/4 of the frames).
   int64_t mid_blocks = 1;
   int64_t groups = 8;                                     // GroupNorm groups (must divide every width)
+  // Normalisation in the encoder: Group (GroupNorm, statistics over each whole frame) or Position
+  // (LayerNorm over channels at each position). GroupNorm couples every latent to the whole frame's
+  // statistics, so identical content (an empty background cell) gets latents that vary with what
+  // else is in the frame, and the quantizer spreads it over many codes; Position keeps each latent
+  // a function of its receptive field only. The decoder always uses GroupNorm.
+  enum class Norm { Group, Position } encoder_norm = Norm::Group;
   // ConfigError naming the field when a value is out of range or inconsistent.
   void validate() const;
   int64_t spatial_factor() const { return patch << channels.size(); }

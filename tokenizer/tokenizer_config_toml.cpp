@@ -7,7 +7,7 @@ namespace loong::tok {
 std::set<std::string> tokenizer_toml_keys() {
   return {"tokenizer.patch",         "tokenizer.block_temporal_kernel", "tokenizer.channels",
           "tokenizer.latent_channels", "tokenizer.res_blocks",          "tokenizer.groups",
-          "tokenizer.mid_blocks",
+          "tokenizer.mid_blocks",      "tokenizer.encoder_norm",
           "tokenizer.codebook_size", "tokenizer.distance",              "tokenizer.beta",
           "tokenizer.dead_fraction", "tokenizer.usage_decay"};
 }
@@ -30,6 +30,11 @@ TokenizerConfig tokenizer_config_from_toml(const TomlConfig& c, int64_t resoluti
   t.net.res_blocks = c.get_int("tokenizer.res_blocks", t.net.res_blocks, 0);
   t.net.mid_blocks = c.get_int("tokenizer.mid_blocks", t.net.mid_blocks, 1);
   t.net.groups = c.get_int("tokenizer.groups", t.net.groups, 1);
+  const std::string norm = c.get_string("tokenizer.encoder_norm", "group");
+  if (norm != "group" && norm != "position")
+    throw ConfigError(c.source() + ": key 'tokenizer.encoder_norm' must be \"group\" (GroupNorm over each frame) or "
+                      "\"position\" (LayerNorm over channels at each position), got \"" + norm + "\"");
+  t.net.encoder_norm = norm == "position" ? ConvNetConfig::Norm::Position : ConvNetConfig::Norm::Group;
   t.quantizer.codebook_size = c.get_int("tokenizer.codebook_size", 1024, 2);
   const std::string dist = c.get_string("tokenizer.distance", "l2");
   if (dist != "l2" && dist != "cosine")

@@ -23,6 +23,7 @@ nlohmann::json TokenizerConfig::to_json() const {
           {"res_blocks", net.res_blocks},
           {"mid_blocks", net.mid_blocks},
           {"groups", net.groups},
+          {"encoder_norm", net.encoder_norm == ConvNetConfig::Norm::Position ? "position" : "group"},
           {"codebook_size", quantizer.codebook_size},
           {"distance", quantizer.cosine ? "cosine" : "l2"},
           {"beta", quantizer.beta},
@@ -39,6 +40,10 @@ TokenizerConfig TokenizerConfig::from_json(const nlohmann::json& j, const std::s
     c.net.patch = j.value("patch", int64_t{1});
     c.net.block_temporal_kernel = j.value("block_temporal_kernel", int64_t{3});
     c.net.mid_blocks = j.value("mid_blocks", int64_t{1});
+    const std::string norm = j.value("encoder_norm", std::string("group"));
+    if (norm != "group" && norm != "position")
+      throw FormatError(source + ": encoder_norm must be \"group\" or \"position\", got \"" + norm + "\"");
+    c.net.encoder_norm = norm == "position" ? ConvNetConfig::Norm::Position : ConvNetConfig::Norm::Group;
     c.net.channels = j.at("channels").get<std::vector<int64_t>>();
     c.net.temporal_down = j.at("temporal_down").get<std::vector<bool>>();
     c.net.latent_channels = j.at("latent_channels").get<int64_t>();

@@ -10,8 +10,9 @@ reconstruction, d(loss)/d(clip) and every parameter gradient: max |ours - torch|
 per tensor must be within 1e-4. The reference runs in float64 (so it measures our float32 error
 alone); the float32 PyTorch error against the same reference is printed for comparison.
 
-Runs twice: the default network (patch 1, three levels, 3D convolutions everywhere) and a patch-2
-network (two levels, temporal kernel 1 outside the resampling convolutions).
+Runs three times: the default network (patch 1, three levels, 3D convolutions everywhere), a patch-2
+network (two levels, temporal kernel 1 outside the resampling convolutions), and the same with the
+encoder's per-position norms (encoder_norm = "position": F.layer_norm over the channels).
 
 usage: conv_parity.py DUMP_EXE WORKDIR
 """
@@ -44,6 +45,11 @@ class Net:
 
     def norm(self, x, name):
         n, c, t, h, w = x.shape
+        if name.startswith("encoder.") and self.cfg.get("encoder_norm") == "position":
+            # LayerNorm over the channels at each (frame, y, x)
+            y = F.layer_norm(x.movedim(1, -1), (c,), self.p[name + ".weight"], self.p[name + ".bias"],
+                             self.cfg["groupnorm_eps"])
+            return y.movedim(-1, 1)
         y = x.transpose(1, 2).reshape(n * t, c, h, w)  # each frame normalised on its own
         y = F.group_norm(y, self.cfg["groups"], self.p[name + ".weight"], self.p[name + ".bias"],
                          self.cfg["groupnorm_eps"])
@@ -109,7 +115,7 @@ def run(cfg, init, data, dtype):
 def main():
     exe, root = sys.argv[1], sys.argv[2]
     failed = False
-    for patch in ("1", "2"):
+    for patch in ("1", "2", "2p"):
         work = os.path.join(root, "patch" + patch)
         os.makedirs(work, exist_ok=True)
         subprocess.run([exe, work, patch], check=True)

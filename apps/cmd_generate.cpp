@@ -55,6 +55,10 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--manifest", r->manifest,
                   "Also write a CSV manifest (path,caption,split; paths relative to its folder) of the videos, as "
                   "`loong eval videos` and `loong ingest` read it");
+  cmd->add_option("--sink-frames", r->sampling.sink_latents,
+                  "Frame sink: each later segment's prefix starts with the video's first k latent frames, then the "
+                  "last (tail - k); 0 = off (docs/quality.md measures it)")
+      ->capture_default_str();
   cmd->add_option("--fps", r->fps, "Frame rate of the output (0: the training clips' rate, from the checkpoint)")
       ->capture_default_str();
   cmd->callback([r, reencode] {

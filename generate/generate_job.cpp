@@ -121,6 +121,9 @@ GenerateJob::GenerateJob(const GenerateRequest& r) : request_(r) {
   frames_ = std::max<int64_t>(1, std::llround(r.seconds * fps_));
   tail_ = r.sampling.tail_latents > 0 ? r.sampling.tail_latents : std::max<int64_t>(1, m.shape.frames / 2);
   plan_ = plan_segments(frames_, m.shape.frames, tail_);
+  if (r.sampling.sink_latents > 0 && r.sampling.sink_latents >= tail_)
+    throw InputError("--sink-frames " + std::to_string(r.sampling.sink_latents) + " must be below --tail-frames (" +
+                     std::to_string(tail_) + " latent frames): the sink is part of each later segment's prefix");
 
   // Prompts, with the model's own SentencePiece model.
   ScratchDir scratch;

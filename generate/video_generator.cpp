@@ -21,6 +21,7 @@ void validate_sampling(const SamplingOptions& o) {
   if (o.top_k < 0) throw InputError("--top-k must be >= 0 (0 keeps every code), got " + std::to_string(o.top_k));
   if (!std::isfinite(o.temperature) || o.temperature < 0)
     throw InputError("--temperature must be a finite number >= 0 (0 is greedy), got " + std::to_string(o.temperature));
+  if (o.sink_latents < 0) throw InputError("--sink-frames must be >= 0, got " + std::to_string(o.sink_latents));
   if (!std::isfinite(o.cfg_scale) || o.cfg_scale < 0)
     throw InputError("--cfg-scale must be a finite number >= 0 (1 = no guidance, 0 = unconditional), got " +
                      std::to_string(o.cfg_scale));
@@ -38,6 +39,9 @@ GeneratedVideo VideoGenerator::generate(std::span<const int32_t> text, int64_t p
   const SampleShape& shape = manifest_.shape;
   const int64_t gh = shape.grid_h, gw = shape.grid_w, P = shape.tokens_per_frame();
   const int64_t n = o.tail_latents > 0 ? o.tail_latents : default_tail();
+  if (o.sink_latents > 0 && o.sink_latents >= n)
+    throw InputError("--sink-frames " + std::to_string(o.sink_latents) + " must be below the tail of " +
+                     std::to_string(n) + " latent frames (the sink is part of each later segment's prefix)");
   if (static_cast<int64_t>(text.size()) > shape.text_budget)
     throw InputError("prompt of " + std::to_string(text.size()) + " tokens; the model's text budget is " +
                      std::to_string(shape.text_budget));
@@ -59,21 +63,27 @@ GeneratedVideo VideoGenerator::generate(std::span<const int32_t> text, int64_t p
   KvCacheDecoder decoder(model_, shape.model_length(), B);
   std::mt19937_64 rng(o.seed);
   std::vector<int32_t> window;  // codes of the current segment's window: prefix + new latent frames
+  std::vector<int32_t> sink;    // the video's first `sink_latents` latent frames (after segment 0)
+  const int64_t k = o.sink_latents;
   for (size_t si = 0; si < v.plan.segments.size(); ++si) {
     const Segment& seg = v.plan.segments[si];
     std::vector<int32_t> prefix;
     if (seg.prefix_latents > 0) {
+      // With a sink the prefix is sink + the last n - k latent frames of the video.
+      const int64_t tail_latents = seg.prefix_latents - k;
+      prefix = sink;
       if (o.reencode) {
         // The pixels the video ends with, encoded again: in the tokenizer's own distribution.
-        const int64_t tail_pixels = 1 + 4 * (seg.prefix_latents - 1);
+        const int64_t tail_pixels = 1 + 4 * (tail_latents - 1);
         std::vector<uint8_t> tail(static_cast<size_t>(tail_pixels * frame_bytes));
         for (int64_t f = 0; f < tail_pixels; ++f) {
           const auto& src = v.frames[v.frames.size() - static_cast<size_t>(tail_pixels - f)];
           std::copy(src.begin(), src.end(), tail.begin() + f * frame_bytes);
         }
-        prefix = tokenizer_.encode(tail.data(), 1, tail_pixels, H, W);
+        const std::vector<int32_t> codes = tokenizer_.encode(tail.data(), 1, tail_pixels, H, W);
+        prefix.insert(prefix.end(), codes.begin(), codes.end());
       } else {
-        prefix.assign(window.end() - seg.prefix_latents * P, window.end());
+        prefix.insert(prefix.end(), window.end() - tail_latents * P, window.end());
       }
     }
     v.prefixes.push_back(prefix);
@@ -114,11 +124,14 @@ GeneratedVideo VideoGenerator::generate(std::span<const int32_t> text, int64_t p
       if (progress) progress(v);
     }
     v.positions_used = std::max(v.positions_used, decoder.position());
-    // Decode the whole window (the causal decoder sees the prefix as context) and keep the pixel
-    // frames of the new latent frames.
-    const int64_t latents = seg.prefix_latents + seg.new_latents;
-    const std::vector<uint8_t> px = tokenizer_.decode(window.data(), 1, latents, gh, gw);
-    const int64_t skip = seg.prefix_latents > 0 ? 1 + 4 * (seg.prefix_latents - 1) : 0;
+    if (si == 0 && k > 0) sink.assign(window.begin(), window.begin() + k * P);
+    // Decode the window (the causal decoder sees the tail as context; a sink is not decoded: it
+    // stands for frames long past) and keep the pixel frames of the new latent frames.
+    const int64_t skip_latents = seg.prefix_latents > 0 ? k : 0;
+    const int64_t tail = seg.prefix_latents - skip_latents;
+    const int64_t latents = tail + seg.new_latents;
+    const std::vector<uint8_t> px = tokenizer_.decode(window.data() + skip_latents * P, 1, latents, gh, gw);
+    const int64_t skip = tail > 0 ? 1 + 4 * (tail - 1) : 0;
     const int64_t first_latent = static_cast<int64_t>(v.latent_nll.size()) - seg.new_latents;
     for (int64_t j = 0; j < seg.pixel_frames; ++j) {
       const auto* src = px.data() + (skip + j) * frame_bytes;

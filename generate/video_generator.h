@@ -35,6 +35,11 @@ struct SamplingOptions {
   // both decoded together (one batched KV cache) through every segment. 1 = no guidance: the
   // unconditional branch is not computed, so the video is the unguided one bit for bit.
   float cfg_scale = 1.0f;
+  // Frame sink: every segment after the first starts its prefix with the video's first k latent
+  // frames (as sampled), then the last n - k latent frames of the video (re-encoded or raw), so the
+  // digit's first appearance stays in view for the whole video. 0 = off; k < n. The model never saw
+  // such a jump in training (an out-of-distribution prefix): docs/quality.md measures it.
+  int64_t sink_latents = 0;
 };
 
 struct GeneratedVideo {

@@ -182,16 +182,24 @@ const float* GroupNorm::forward(const float* x, const Shape5& in) {
   resize(out_, in.numel());
   resize(mean_, k[0] * k[2] * groups_);
   resize(rstd_, k[0] * k[2] * groups_);
-  cpu::groupnorm_forward(out_.data(), mean_.data(), rstd_.data(), x, store_.param(gamma_), store_.param(beta_),
-                         {k[0], k[1], k[2], k[3], k[4]}, eps_);
+  if (per_position_ && groups_ == 1)  // LayerNorm over channels: the unit-stride kernel
+    cpu::channelnorm_forward(out_.data(), mean_.data(), rstd_.data(), x, store_.param(gamma_), store_.param(beta_),
+                             {k[0], k[1], k[2]}, eps_);
+  else
+    cpu::groupnorm_forward(out_.data(), mean_.data(), rstd_.data(), x, store_.param(gamma_), store_.param(beta_),
+                           {k[0], k[1], k[2], k[3], k[4]}, eps_);
   return out_.data();
 }
 
 const float* GroupNorm::backward(const float* dy, bool need_dx) {
   resize(dx_, in_.numel());  // the kernel computes dx and the parameter grads together
   const auto k = kernel_shape(in_);
-  cpu::groupnorm_backward(dx_.data(), store_.grad(gamma_), store_.grad(beta_), dy, x_, store_.param(gamma_),
-                          mean_.data(), rstd_.data(), {k[0], k[1], k[2], k[3], k[4]}, false);
+  if (per_position_ && groups_ == 1)
+    cpu::channelnorm_backward(dx_.data(), store_.grad(gamma_), store_.grad(beta_), dy, x_, store_.param(gamma_),
+                              mean_.data(), rstd_.data(), {k[0], k[1], k[2]}, false);
+  else
+    cpu::groupnorm_backward(dx_.data(), store_.grad(gamma_), store_.grad(beta_), dy, x_, store_.param(gamma_),
+                            mean_.data(), rstd_.data(), {k[0], k[1], k[2], k[3], k[4]}, false);
   return need_dx ? dx_.data() : nullptr;
 }
 

@@ -82,6 +82,19 @@ void groupnorm_forward(float* out, float* mean, float* rstd, const float* x, con
 void groupnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dout, const float* x, const float* gamma,
                         const float* mean, const float* rstd, const GroupNormShape& s, bool accumulate_dx);
 
+// ---- LayerNorm over channels, per position ----
+// x [N, C, P] (P positions, e.g. T*H*W of a [N, C, T, H, W] tensor): each (n, p) is normalised over
+// its C channels alone, out = (x - mean) * rstd * gamma[c] + beta[c] (biased variance). The same
+// arithmetic as groupnorm_* with groups = 1 on a [N, C, P, 1] view (that is the reference the
+// tests compare with), laid out for unit-stride loops. mean, rstd [N, P] are saved for backward.
+struct ChannelNormShape {
+  int64_t n, c, p;
+};
+void channelnorm_forward(float* out, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
+                         const ChannelNormShape& s, float eps);
+void channelnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dout, const float* x, const float* gamma,
+                          const float* mean, const float* rstd, const ChannelNormShape& s, bool accumulate_dx);
+
 // ---- nearest-neighbour upsampling (2D when ft = 1, 3D otherwise) ----
 // x [N, C, T, H, W] -> out [N, C, T*ft - drop_front, H*fh, W*fw]:
 //   out[n, c, t, y, x'] = x[n, c, (t + drop_front) / ft, y / fh, x' / fw].

@@ -239,3 +239,25 @@ TEST(VideoGenerator, BadGuidanceScalesAreRefused) {
     EXPECT_THROW(t.run(5, o), InputError) << bad;
   }
 }
+
+// A frame sink: every later segment's prefix starts with the video's first k latent frames as
+// sampled, followed by the re-encoded tail of n - k latent frames; positions stay within L.
+TEST(VideoGenerator, SinkFramesLeadEveryLaterPrefix) {
+  Tiny t;
+  SamplingOptions o = opts(3, true, 3);
+  o.sink_latents = 1;
+  const auto v = t.run(41, o);
+  ASSERT_EQ(v.frames.size(), 41u);
+  ASSERT_GE(v.plan.segments.size(), 3u);
+  const std::vector<int32_t>& first = v.latent_codes[0];  // segment 0's first latent frame (4 codes)
+  for (size_t s = 1; s < v.plan.segments.size(); ++s) {
+    ASSERT_EQ(v.prefixes[s].size(), 3u * 4u);
+    EXPECT_TRUE(std::equal(first.begin(), first.end(), v.prefixes[s].begin())) << "segment " << s;
+  }
+  EXPECT_LE(v.positions_used, t.m.shape.model_length());
+  // The sink changes what later segments see, so the video differs from the sink-free one.
+  o.sink_latents = 0;
+  EXPECT_NE(t.run(41, o).latent_codes, v.latent_codes);
+  o.sink_latents = 3;  // not below the tail
+  EXPECT_THROW(t.run(41, o), InputError);
+}

@@ -356,3 +356,46 @@ TEST(GradCheck, SiLU) {
   silu_backward(inplace.data(), inplace.data(), x.data(), n);
   EXPECT_EQ(inplace, dx);
 }
+
+// The per-position LayerNorm is GroupNorm with one group on a [N, C, P, 1] view, computed with
+// unit-stride loops: it must agree with that reference (forward, statistics, every gradient, the
+// accumulate mode) on sizes that leave a partial block of positions, and match finite differences.
+TEST(ChannelNorm, EqualsGroupNormOfOneGroupPerPositionAndMatchesFiniteDifferences) {
+  for (const ChannelNormShape s : {ChannelNormShape{2, 32, 700}, ChannelNormShape{1, 5, 3}, ChannelNormShape{3, 16, 256}}) {
+    const int64_t numel = s.n * s.c * s.p;
+    auto x = randn(numel, 21, 2.0f), gamma = randn(s.c, 22), beta = randn(s.c, 23), R = randn(numel, 24);
+    for (auto& v : x) v += 0.5f;
+    const GroupNormShape ref{s.n, s.c, s.p, 1, 1};
+    std::vector<float> y(numel), yr(numel), m(s.n * s.p), r(m.size()), mr(m.size()), rr(m.size());
+    channelnorm_forward(y.data(), m.data(), r.data(), x.data(), gamma.data(), beta.data(), s, 1e-6f);
+    groupnorm_forward(yr.data(), mr.data(), rr.data(), x.data(), gamma.data(), beta.data(), ref, 1e-6f);
+    for (int64_t i = 0; i < numel; ++i) ASSERT_NEAR(y[i], yr[i], 1e-4f * (1 + std::fabs(yr[i]))) << i;
+    for (size_t i = 0; i < m.size(); ++i) {
+      ASSERT_NEAR(m[i], mr[i], 1e-5f * (1 + std::fabs(mr[i])));
+      ASSERT_NEAR(r[i], rr[i], 1e-4f * rr[i]);
+    }
+    std::vector<float> dx(numel), dxr(numel), dg(s.c, 0.5f), db(s.c, 0.5f), dgr(s.c, 0.5f), dbr(s.c, 0.5f);
+    channelnorm_backward(dx.data(), dg.data(), db.data(), R.data(), x.data(), gamma.data(), m.data(), r.data(), s, false);
+    groupnorm_backward(dxr.data(), dgr.data(), dbr.data(), R.data(), x.data(), gamma.data(), mr.data(), rr.data(), ref,
+                       false);
+    for (int64_t i = 0; i < numel; ++i) ASSERT_NEAR(dx[i], dxr[i], 1e-4f * (1 + std::fabs(dxr[i]))) << i;
+    for (int64_t c = 0; c < s.c; ++c) {
+      ASSERT_NEAR(dg[c], dgr[c], 1e-4f * (1 + std::fabs(dgr[c])));
+      ASSERT_NEAR(db[c], dbr[c], 1e-4f * (1 + std::fabs(dbr[c])));
+    }
+    auto dx2 = dx;
+    channelnorm_backward(dx2.data(), nullptr, nullptr, R.data(), x.data(), gamma.data(), m.data(), r.data(), s, true);
+    for (int64_t i = 0; i < numel; ++i) ASSERT_NEAR(dx2[i], 2 * dx[i], 1e-4f * (1 + std::fabs(dx[i])));
+    if (numel > 200) continue;  // finite differences on the small case
+    auto loss = [&] {
+      channelnorm_forward(y.data(), m.data(), r.data(), x.data(), gamma.data(), beta.data(), s, 1e-5f);
+      return dot(y, R);
+    };
+    loss();
+    std::vector<float> gx(numel), gg(s.c, 0.0f), gb(s.c, 0.0f);
+    channelnorm_backward(gx.data(), gg.data(), gb.data(), R.data(), x.data(), gamma.data(), m.data(), r.data(), s, false);
+    expect_grad_matches(x, gx, loss, "channelnorm dx", 1e-2f, 3e-2);
+    expect_grad_matches(gamma, gg, loss, "channelnorm dgamma");
+    expect_grad_matches(beta, gb, loss, "channelnorm dbeta");
+  }
+}

@@ -43,8 +43,8 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--cfg-scale", r->sampling.cfg_scale,
                   "Classifier-free guidance scale s: logits = uncond + s * (cond - uncond), the unconditional branch "
                   "fed the empty caption (as [train] caption_dropout trains it) and decoded alongside; 1 = no guidance "
-                  "(half the work), 0 = unconditional; finite, >= 0")
-      ->capture_default_str();
+                  "(half the work), 0 = unconditional; finite, >= 0. Default: " + std::to_string(kDefaultGuidanceScale).substr(0, 3) +
+                  " when the checkpoint was trained with caption dropout, else 1");
   cmd->add_option("--seed", r->sampling.seed, "Random seed; the same seed gives the same video")->capture_default_str();
   cmd->add_option("--reencode", *reencode, "on: re-encode the tail of each segment from pixels; off: raw codes")
       ->check(CLI::IsMember({"on", "off"}))
@@ -61,8 +61,9 @@ void register_generate(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--fps", r->fps, "Frame rate of the output (0: the training clips' rate, from the checkpoint)")
       ->capture_default_str();
-  cmd->callback([r, reencode] {
+  cmd->callback([r, reencode, cmd] {
     r->sampling.reencode = *reencode == "on";
+    r->cfg_scale_given = cmd->count("--cfg-scale") > 0;
     GenerateJob job(*r);
     if (!job.warning().empty()) spdlog::warn("{}", job.warning());
     const auto& m = job.checkpoint().manifest();
@@ -75,7 +76,7 @@ void register_generate(CLI::App& app) {
         static_cast<long long>(m.vocab.codebook), static_cast<long long>(m.shape.text_budget),
         static_cast<long long>(job.pixel_frames()), job.fps(), job.plan().segments.size(),
         static_cast<long long>(job.plan().sampled_latents), static_cast<long long>(job.tail_latents()),
-        reencode->c_str(), static_cast<double>(r->sampling.cfg_scale));
+        reencode->c_str(), static_cast<double>(job.cfg_scale()));
     std::fflush(stdout);
     for (const auto& f : job.run(true)) {
       std::printf("\"%s\" -> %s (%.1f s)\n  stats: %s\n", f.prompt.c_str(), f.video.c_str(), f.seconds_taken,

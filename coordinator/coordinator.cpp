@@ -65,9 +65,10 @@ void Coordinator::write_sequence_manifest(const fs::path& dir, const proto::Trai
   for (const auto& s : job_.curriculum.stages) longest = std::max(longest, s.latent_frames);
   const CurriculumStage& stage = job_.curriculum.stages.at(state.stage());
   const SourceProvenance provenance = source_.provenance();
-  SequenceManifest::for_training(source_.vocab(), job_.shape(stage.latent_frames, source_.grid_h(), source_.grid_w()),
-                                 longest, provenance)
-      .write(dir, provenance.text_model);
+  SequenceManifest m = SequenceManifest::for_training(
+      source_.vocab(), job_.shape(stage.latent_frames, source_.grid_h(), source_.grid_w()), longest, provenance);
+  m.caption_dropout = job_.caption_dropout;
+  m.write(dir, provenance.text_model);
 }
 
 void Coordinator::checkpoint(const proto::TrainingState& state) {

@@ -112,6 +112,13 @@ GenerateJob::GenerateJob(const GenerateRequest& r) : request_(r) {
   warning_ = checkpoint_.check_tokenizer(*tokenizer_, r.tokenizer);
 
   const SequenceManifest& m = checkpoint_.manifest();
+  if (!r.cfg_scale_given) {
+    request_.sampling.cfg_scale = m.caption_dropout > 0 ? kDefaultGuidanceScale : 1.0f;
+  } else if (r.sampling.cfg_scale != 1.0f && m.caption_dropout == 0) {
+    warning_ += std::string(warning_.empty() ? "" : "; ") + "--cfg-scale " + std::to_string(r.sampling.cfg_scale) +
+                ": this checkpoint was trained without caption dropout, so its empty-caption branch was never "
+                "trained and guidance extrapolates from it";
+  }
   const double fps = r.fps > 0 ? r.fps : m.fps;
   if (fps <= 0)
     throw InputError("checkpoint " + checkpoint_.dir().string() +

@@ -35,7 +35,14 @@ struct GenerateRequest {
   double fps = 0;                       // 0: the training clips' rate recorded in the checkpoint
   std::filesystem::path manifest;       // also a CSV `path,caption,split` of the videos written ("" = none)
   SamplingOptions sampling;             // prompt i (0-based) is sampled with seed + i
+  // false: sampling.cfg_scale is chosen from the checkpoint: kDefaultGuidanceScale when it was
+  // trained with caption dropout (it knows the empty caption), 1 (no guidance) otherwise.
+  bool cfg_scale_given = false;
 };
+
+// The guidance scale `loong generate` uses by default on checkpoints trained with caption dropout:
+// the best of 1, 2, 3, 5 on the demo's fixed prompt sets (docs/quality.md).
+inline constexpr float kDefaultGuidanceScale = 3.0f;
 
 struct GeneratedFiles {
   std::string prompt;
@@ -57,6 +64,7 @@ class GenerateJob {
   int64_t tail_latents() const { return tail_; }
   const SegmentPlan& plan() const { return plan_; }
   const std::string& warning() const { return warning_; }  // tokenizer not fully verified, or ""
+  float cfg_scale() const { return request_.sampling.cfg_scale; }  // as resolved from the checkpoint
 
   // Generates every prompt in turn and writes its mp4, stats and contact sheet; `show_progress`
   // draws a progress bar per video.

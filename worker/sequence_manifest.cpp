@@ -46,6 +46,7 @@ nlohmann::json SequenceManifest::to_json() const {
           {"max_latent_frames", max_latent_frames},
           {"positions", shape.model_length()},
           {"fps", fps},
+          {"caption_dropout", caption_dropout},
           {"tokenizer",
            {{"id", tokenizer_id},
             {"fingerprint", tokenizer_fingerprint},
@@ -69,6 +70,7 @@ SequenceManifest SequenceManifest::from_json(const nlohmann::json& j, const std:
     m.shape.frames = j.at("latent_frames").get<int64_t>();
     m.max_latent_frames = j.at("max_latent_frames").get<int64_t>();
     m.fps = j.at("fps").get<double>();
+    m.caption_dropout = j.value("caption_dropout", -1.0);  // absent in checkpoints written before it existed
     const auto& t = j.at("tokenizer");
     m.tokenizer_id = t.at("id").get<std::string>();
     m.tokenizer_fingerprint = t.at("fingerprint").get<std::string>();

@@ -32,6 +32,9 @@ struct SequenceManifest {
   int64_t tokenizer_steps = -1;       // training steps of the tokenizer; -1 unknown
   nlohmann::json tokenizer_config;    // TokenizerConfig::to_json(); null unknown
   std::string text_model_id;          // FNV-1a 64 (hex) of text_model.spm; "" when there is none
+  // Fraction of samples trained on the empty caption ([train] caption_dropout): > 0 means the
+  // model learned the unconditional branch classifier-free guidance needs. -1: not recorded.
+  double caption_dropout = -1;
 
   // Built by the coordinator for a checkpoint taken while training on `shape`. FormatError
   // naming the tokenizer id when the recorded tokenizer.json is not JSON.

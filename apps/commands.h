@@ -15,5 +15,6 @@ void register_text(CLI::App& app);     // cmd_text.cpp
 void register_tokenizer(CLI::App& app);  // cmd_tokenizer.cpp
 void register_train(CLI::App& app);      // cmd_train.cpp
 void register_generate(CLI::App& app);   // cmd_generate.cpp
+void register_eval(CLI::App& app);       // cmd_eval.cpp
 
 }  // namespace loong::apps

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   loong::apps::register_tokenizer(app);
   loong::apps::register_train(app);
   loong::apps::register_generate(app);
+  loong::apps::register_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -48,5 +48,16 @@ TEST(LayoutErrors, HeadsLayersVocabMustDivide) {
   EXPECT_NE(msg.find("vocab_size = 100 is not divisible by parallel.tp = 3"), std::string::npos) << msg;
   msg = error_of([&] { ModelShard::for_grid(c, 0, 1, 0, 2); });
   EXPECT_NE(msg.find("num_hidden_layers = 3 is not divisible by parallel.pp = 2"), std::string::npos) << msg;
-  EXPECT_EQ(error_of([&] { ModelShard::for_grid(c, 0, 3, 0, 3); }).find("parallel.pp"), std::string::npos);
+}
+
+// Only the pipeline degree is wrong: every tensor-parallel dimension divides by tp = 3, so the
+// error can only come from the pp check, and it must name pp, not a tp dimension.
+TEST(LayoutErrors, OnlyPipelineDegreeViolated) {
+  auto c = cfg();
+  c.vocab_size = 102;  // divisible by 3; heads 6, kv heads 3, intermediate 96 divide by 3 as well
+  // The same model with pp dividing the layers is accepted: the tp = 3 dimensions are all fine.
+  EXPECT_EQ(error_of([&] { ModelShard::for_grid(c, 0, 3, 0, 3); }), "(no ConfigError)");
+  const std::string msg = error_of([&] { ModelShard::for_grid(c, 0, 3, 0, 2); });
+  EXPECT_NE(msg.find("num_hidden_layers = 3 is not divisible by parallel.pp = 2"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("parallel.tp"), std::string::npos) << msg;
 }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/progress.h"
 #include "worker/sequence_manifest.h"
 
@@ -55,7 +56,19 @@ int64_t Coordinator::samples_per_step(const CurriculumStage& s) const {
 
 proto::StepReport Coordinator::execute(const proto::WorkUnit& unit) {
   const auto t = Clock::now();
-  proto::StepReport r = link_.execute(unit);
+  proto::StepReport r;
+  try {
+    r = link_.execute(unit);
+  } catch (const WorkerSilentError& e) {
+    // What can safely be written: the reason, next to the checkpoints (an unfinished checkpoint
+    // directory stays uncommitted and is never used).
+    try {
+      write_failure_record(store_.root(), e, last_checkpoint_);
+    } catch (const Error& w) {
+      spdlog::error("{}", w.what());
+    }
+    throw;
+  }
   waiting_s_ += since(t);
   return r;
 }
@@ -81,6 +94,7 @@ void Coordinator::checkpoint(const proto::TrainingState& state) {
   unit.set_checkpoint_dir(tmp.string());
   execute(unit);
   const fs::path dir = store_.commit(state.step(), state, job_.keep_last);
+  last_checkpoint_ = dir.string();
   const double secs = since(t);
   spdlog::info("checkpoint {} written in {:.2f} s", dir.string(), secs);
   for (auto& f : on_checkpoint) f({state.step(), secs, dir.string()});
@@ -179,7 +193,8 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
     proto::WorkUnit load;
     load.set_kind(proto::WorkUnit::LOAD);
     load.set_checkpoint_dir(from->string());
-    link_.execute(load);
+    execute(load);
+    last_checkpoint_ = from->string();
     spdlog::info("resumed from {} at step {}", from->string(), state.step());
     resumed_at = static_cast<int64_t>(state.step());
   }
@@ -188,8 +203,18 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
   fs::create_directories(log_path.parent_path());
   log_.open(log_path, std::ios::app);
   if (!log_) throw IoError("cannot open training log " + log_path.string());
-  // Each run of the job starts its log section with where it starts from.
-  log_ << nlohmann::json({{"event", resumed_at >= 0 ? "resume" : "start"}, {"step", state.step()}}).dump() << "\n";
+  // Each run of the job starts its log section with where it starts from, and with why the
+  // previous run failed if it left a FAILED.json (coordinator/worker_liveness.h), which then goes.
+  nlohmann::json start = {{"event", resumed_at >= 0 ? "resume" : "start"}, {"step", state.step()}};
+  const fs::path failed = store_.root() / "FAILED.json";
+  if (fs::exists(failed)) {
+    std::string text = read_file(failed);
+    nlohmann::json previous = nlohmann::json::parse(text, nullptr, false);
+    start["previous_failure"] = previous.is_discarded() ? nlohmann::json(text) : previous;
+    spdlog::warn("the previous run failed ({}): {}", failed.string(), text.substr(0, 400));
+  }
+  log_ << start.dump() << "\n" << std::flush;
+  if (fs::exists(failed)) fs::remove(failed);
 
   std::vector<std::unique_ptr<SampleOrder>> orders(job_.curriculum.stages.size());
   const int64_t total = job_.curriculum.total_steps();
@@ -296,7 +321,7 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
         spdlog::warn("signal {} received: checkpointed at step {}; resume with --resume auto", sig, state.step());
       proto::WorkUnit stop;
       stop.set_kind(proto::WorkUnit::STOP);
-      link_.execute(stop);
+      execute(stop);
       bar.finish("stopped");
       return sig ? 3 : 0;
     }
@@ -304,7 +329,7 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
   bar.finish("done");
   proto::WorkUnit stop;
   stop.set_kind(proto::WorkUnit::STOP);
-  link_.execute(stop);
+  execute(stop);
   return 0;
 }
 

@@ -62,6 +62,7 @@ class Coordinator {
   void write_sequence_manifest(const std::filesystem::path& dir, const proto::TrainingState& state) const;
   void evaluate(size_t stage_index, uint64_t step);
   // link_.execute, timed: the time spent waiting for workers is not the coordinator's own time.
+  // On WorkerSilentError writes <checkpoint.dir>/FAILED.json, then rethrows.
   proto::StepReport execute(const proto::WorkUnit& unit);
 
   const TrainJob& job_;
@@ -71,6 +72,7 @@ class Coordinator {
   std::vector<ClipEntry> train_clips_, test_clips_;
   std::ofstream log_;
   double waiting_s_ = 0;  // seconds spent in link_.execute so far (all unit kinds)
+  std::string last_checkpoint_;  // newest complete checkpoint of this job known to this run ("" none)
 };
 
 }  // namespace loong

@@ -43,6 +43,8 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
                                  "checkpoint.dir",
                                  "checkpoint.every",
                                  "checkpoint.keep_last",
+                                 "coordinator.heartbeat_timeout_s",
+                                 "coordinator.work_unit_timeout_s",
                                  "metrics.address",
                                  "metrics.port",
                                  "debug.nonfinite_at_step",
@@ -104,6 +106,8 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
   j.checkpoint_dir = c.get_string("checkpoint.dir", "checkpoints");
   j.checkpoint_every = c.get_int("checkpoint.every", 100, 0);
   j.keep_last = c.get_int("checkpoint.keep_last", 3, 1);
+  j.heartbeat_timeout_s = c.get_double("coordinator.heartbeat_timeout_s", 30.0, 0.5, 86400.0);
+  j.work_unit_timeout_s = c.get_double("coordinator.work_unit_timeout_s", 600.0, 0.0, 1e7);
   j.metrics_address = c.get_string("metrics.address", "127.0.0.1");
   j.metrics_port = c.get_int("metrics.port", 0, 0, 65535);
   j.nonfinite_at_step = c.get_int("debug.nonfinite_at_step", -1);

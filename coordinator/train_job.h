@@ -45,6 +45,11 @@ struct TrainJob {
   std::string checkpoint_dir = "checkpoints";
   int64_t checkpoint_every = 100;
   int64_t keep_last = 3;
+  // [coordinator] under MPI (coordinator/worker_liveness.h): a worker whose heartbeat the
+  // coordinator has not received for this many seconds while waiting is named and the job ends
+  // with exit status 4 (requeue); likewise when one work unit takes longer than the deadline (0 = none).
+  double heartbeat_timeout_s = 30;
+  double work_unit_timeout_s = 600;
   // [metrics] (Prometheus exporter; empty address disables)
   std::string metrics_address = "127.0.0.1";
   int64_t metrics_port = 0;                // 0: pick a free port

@@ -3,11 +3,13 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "coordinator/coordinator.h"
 #include "coordinator/metrics_exporter.h"
+#include "coordinator/worker_liveness.h"
 #include "parallel/mpi_world.h"
 
 namespace loong {
@@ -25,6 +27,14 @@ VideoWorkerOptions video_worker_options(const TrainJob& job, const SampleSource&
 
 int run_training_job(const TrainJob& job, SampleSource& source, const RunOptions& options) {
   MpiWorld mpi = join_mpi_world(job.layout);
+  // Heartbeats and rank -> host, before anything that can take long (coordinator/worker_liveness.h).
+  std::unique_ptr<RankLiveness> liveness;
+  if (mpi.world) {
+    LivenessSettings ls;
+    ls.heartbeat_timeout_s = job.heartbeat_timeout_s;
+    ls.work_unit_timeout_s = job.work_unit_timeout_s;
+    liveness = join_liveness(*mpi.world, ls);
+  }
   // Every rank takes SIGTERM/SIGUSR1 (Slurm signals all tasks); only the coordinator acts on it,
   // the workers keep serving until it tells them to checkpoint and stop.
   Coordinator::install_signal_handlers();
@@ -45,7 +55,10 @@ int run_training_job(const TrainJob& job, SampleSource& source, const RunOptions
   if (mpi.single_process())
     link = std::make_unique<InProcessWorkerLink>(*worker);
   else
-    link = std::make_unique<MpiWorkerLink>(*mpi.world);
+    link = std::make_unique<MpiWorkerLink>(*mpi.world, liveness->monitor.get());
+  if (liveness && !liveness->monitor->heartbeats())
+    spdlog::warn("the MPI library does not provide MPI_THREAD_MULTIPLE: no worker heartbeats, a stopped worker is "
+                 "noticed only after coordinator.work_unit_timeout_s = {} s", job.work_unit_timeout_s);
   Coordinator coordinator(job, source, *link);
   std::unique_ptr<MetricsExporter> metrics;
   if (options.metrics && !job.metrics_address.empty()) {
@@ -65,7 +78,17 @@ int run_training_job(const TrainJob& job, SampleSource& source, const RunOptions
     metrics->attach(coordinator);
     spdlog::info("metrics: http://{}:{}/metrics", job.metrics_address, metrics->port());
   }
-  return coordinator.run(options.resume, options.stop_after);
+  try {
+    return coordinator.run(options.resume, options.stop_after);
+  } catch (const WorkerSilentError& e) {
+    // The other ranks wait in collectives with the silent one; only the launcher can end them.
+    std::fprintf(stderr, "loong train: error: %s\n", e.what());
+    std::fflush(stderr);
+    std::fflush(stdout);
+    MPI_Abort(mpi.world->comm(), kExitWorkerSilent);
+    return kExitWorkerSilent;
+  }
 }
+
 
 }  // namespace loong

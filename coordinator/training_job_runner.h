@@ -21,7 +21,11 @@ struct RunOptions {
 // The worker settings of `job` on the data of `source` (model shape from its vocabulary and grid).
 VideoWorkerOptions video_worker_options(const TrainJob& job, const SampleSource& source);
 
-// Returns the process exit status: 0 done, 3 stopped by a signal after checkpointing.
+// Returns the process exit status: 0 done, 3 stopped by a signal after checkpointing. Under MPI,
+// when a worker stops answering or a unit passes its deadline (coordinator/worker_liveness.h), the
+// coordinator names the ranks and hosts, writes <checkpoint.dir>/FAILED.json and ends the whole
+// job with MPI_Abort(kExitWorkerSilent = 4). MPI must be initialised with MPI_THREAD_MULTIPLE for
+// the heartbeats (MPI_Init_thread); with less only the work-unit deadline applies.
 int run_training_job(const TrainJob& job, SampleSource& source, const RunOptions& options);
 
 }  // namespace loong

@@ -1,7 +1,9 @@
 // How the coordinator reaches the workers. In one process the worker is called directly; under
 // MPI the unit is broadcast over the world communicator (rank 0 = coordinator) and worker 0
 // (world rank 1) answers with the report, which every worker holds after the step's reductions.
+// The coordinator never blocks inside MPI while it waits, so that it can notice a silent worker.
 #pragma once
+#include "coordinator/worker_liveness.h"
 #include "parallel/mpi_communicator.h"
 #include "training.pb.h"
 #include "worker/video_worker.h"
@@ -24,13 +26,17 @@ class InProcessWorkerLink final : public WorkerLink {
   VideoWorker& worker_;
 };
 
+// With a LivenessMonitor (borrowed; coordinator/worker_liveness.h), execute checks the workers'
+// heartbeats and the unit's deadline while it waits, and throws WorkerSilentError when one fails.
 class MpiWorkerLink final : public WorkerLink {
  public:
-  explicit MpiWorkerLink(MpiCommunicator& world) : world_(world) {}
+  explicit MpiWorkerLink(MpiCommunicator& world, LivenessMonitor* liveness = nullptr)
+      : world_(world), liveness_(liveness) {}
   proto::StepReport execute(const proto::WorkUnit& unit) override;
 
  private:
   MpiCommunicator& world_;
+  LivenessMonitor* liveness_;
 };
 
 // The worker side of MpiWorkerLink: receives units until STOP, executes them, and (on worker 0)

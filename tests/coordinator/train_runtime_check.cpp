@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
   app.add_option("--stop-after", stop_after);
   app.add_option("--metrics-targets", metrics_targets, "Serve metrics and write the file-SD target file here");
   CLI11_PARSE(app, argc, argv);
-  MPI_Init(&argc, &argv);
+  int provided = 0;  // the workers' heartbeat threads need MPI_THREAD_MULTIPLE
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   int rc = 0;
   try {
     TrainJob job = TrainJob::from_toml(TomlConfig::parse_file(config));

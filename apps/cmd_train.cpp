@@ -1,13 +1,14 @@
 // `loong train --config job.toml`: the video job. One process (embedded default: coordinator and
 // worker in one), or under mpirun/srun with world rank 0 as the coordinator and the other ranks as
 // the DP x PP x TP workers ([parallel] in the config, or the flags below).
-#include <mpi.h>
-
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
 
 #include "apps/commands.h"
 #include "coordinator/training_job_runner.h"
 #include "core/error.h"
+#include "parallel/mpi_world.h"
 #include "worker/corpus_sample_source.h"
 
 namespace loong::apps {
@@ -36,31 +37,39 @@ void register_train(CLI::App& app) {
   cmd->add_option("--dp", o->dp, "Override parallel.dp");
   cmd->add_flag("--no-metrics", o->no_metrics, "Do not start the Prometheus exporter");
   cmd->callback([o] {
-    int argc = 0;
-    char** argv = nullptr;
-    MPI_Init(&argc, &argv);
     int rc = 1;
-    try {
-      TrainJob job = TrainJob::from_toml(TomlConfig::parse_file(o->config));
-      if (o->tp > 0) job.layout.tp = o->tp;
-      if (o->pp > 0) job.layout.pp = o->pp;
-      if (o->dp > 0) job.layout.dp = o->dp;
-      if (job.db.empty()) throw ConfigError(o->config + ": key 'data.db' is required (the corpus directory)");
-      CorpusSampleSource source(job.db, job.tokenizer);
-      RunOptions ro;
-      ro.resume = o->resume;
-      ro.stop_after = o->stop_after;
-      ro.metrics = !o->no_metrics;
-      rc = run_training_job(job, source, ro);
-    } catch (const Error& e) {
-      int size = 1;
-      MPI_Comm_size(MPI_COMM_WORLD, &size);
-      std::fprintf(stderr, "loong train: error: %s\n", e.what());
-      if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
-      MPI_Finalize();
-      std::exit(1);
-    }
-    MPI_Finalize();
+    {
+      // MPI only under a launcher: a one-process run opens no listener beyond its exporter.
+      MpiSession mpi(nullptr, nullptr);
+      try {
+        TrainJob job = TrainJob::from_toml(TomlConfig::parse_file(o->config));
+        if (o->tp > 0) job.layout.tp = o->tp;
+        if (o->pp > 0) job.layout.pp = o->pp;
+        if (o->dp > 0) job.layout.dp = o->dp;
+        if (job.db.empty()) throw ConfigError(o->config + ": key 'data.db' is required (the corpus directory)");
+        CorpusSampleSource source(job.db, job.tokenizer);
+        RunOptions ro;
+        ro.resume = o->resume;
+        ro.stop_after = o->stop_after;
+        ro.metrics = !o->no_metrics;
+        rc = run_training_job(job, source, ro);
+      } catch (const DivergedError& e) {
+        // Distinct status: the Slurm scripts must not requeue a diverged run.
+        std::fprintf(stderr, "loong train: error: %s\n", e.what());
+        mpi.abort_job_if_parallel(kExitNonFinite);
+        rc = kExitNonFinite;
+      } catch (const Error& e) {
+        std::fprintf(stderr, "loong train: error: %s\n", e.what());
+        mpi.abort_job_if_parallel(1);
+        rc = 1;
+      } catch (const std::exception& e) {
+        // Not one of ours (e.g. std::bad_alloc): still a clear error and status 1, and under a
+        // launcher the other ranks are stopped instead of waiting for this one.
+        std::fprintf(stderr, "loong train: error: %s\n", e.what());
+        mpi.abort_job_if_parallel(1);
+        rc = 1;
+      }
+    }  // MPI_Finalize here, before exit (which skips this frame's destructors)
     std::exit(rc);
   });
 }

@@ -17,9 +17,10 @@ struct MetricsFlags {
   bool off = false;
   double linger_s = 0;  // keep serving this long after the work, so a last scrape sees the end
 
-  // The endpoint (its URL printed on stderr), or null with --no-metrics.
+  // The endpoint (its URL printed on stderr), or null with --no-metrics or --metrics-address ""
+  // ("" means no exporter everywhere, as `address = ""` in `loong train`'s [metrics]).
   std::unique_ptr<MetricsEndpoint> start() const {
-    if (off) return nullptr;
+    if (off || endpoint.address.empty()) return nullptr;
     auto e = std::make_unique<MetricsEndpoint>(endpoint);
     std::fprintf(stderr, "metrics: %s\n", e->url().c_str());
     return e;
@@ -34,7 +35,8 @@ struct MetricsFlags {
 inline void add_metrics_flags(CLI::App* cmd, MetricsFlags& flags, const std::string& job_name) {
   flags.endpoint.job_name = job_name;
   cmd->add_option("--metrics-address", flags.endpoint.address,
-                  "Prometheus exporter bind address (GET /metrics); 0.0.0.0 for all interfaces")
+                  "Prometheus exporter bind address (GET /metrics); loopback by default, 0.0.0.0 or :: for all "
+                  "interfaces, \"\" for no exporter (as --no-metrics)")
       ->capture_default_str()
       ->group("Metrics");
   cmd->add_option("--metrics-port", flags.endpoint.port,

@@ -181,14 +181,13 @@ int main(int argc, char** argv) {
   app.add_option("--steps", o.steps);
   CLI11_PARSE(app, argc, argv);
   if (!worker) return run_driver(argv[0]);
-  MPI_Init(&argc, &argv);
+  MpiSession mpi(&argc, &argv);  // the driver starts the workers with mpirun
   int rc = 1;
   try {
     rc = run_worker(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench parallel worker: %s\n", e.what());
-    MPI_Abort(MPI_COMM_WORLD, 1);
+    mpi.abort_job_if_parallel(1);
   }
-  MPI_Finalize();
   return rc;
 }

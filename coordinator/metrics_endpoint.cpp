@@ -27,7 +27,9 @@ MetricsEndpoint::MetricsEndpoint(const MetricsEndpointOptions& options)
                     ec.message());
     char host[256] = "localhost";
     ::gethostname(host, sizeof host);
-    const std::string addr = options_.address == "0.0.0.0" ? std::string(host) : options_.address;
+    const bool wildcard = options_.address == "0.0.0.0" || options_.address == "::";
+    const bool ipv6 = options_.address.find(':') != std::string::npos;
+    const std::string addr = wildcard ? std::string(host) : ipv6 ? "[" + options_.address + "]" : options_.address;
     nlohmann::json t = nlohmann::json::array(
         {{{"targets", {addr + ":" + std::to_string(port())}}, {"labels", {{"job_name", options_.job_name}}}}});
     write_file_atomic(options_.targets_dir / (options_.job_name + ".json"), t.dump(2));
@@ -59,7 +61,9 @@ prometheus::Counter& MetricsEndpoint::counter(const std::string& name, const std
 }
 
 std::string MetricsEndpoint::url() const {
-  return "http://" + options_.address + ":" + std::to_string(port()) + "/metrics";
+  const bool ipv6 = options_.address.find(':') != std::string::npos;
+  return "http://" + (ipv6 ? "[" + options_.address + "]" : options_.address) + ":" + std::to_string(port()) +
+         "/metrics";
 }
 
 }  // namespace loong

@@ -20,7 +20,9 @@ class Family;
 namespace loong {
 
 struct MetricsEndpointOptions {
-  std::string address = "127.0.0.1";  // bind address; "0.0.0.0" announces the host name instead
+  // Bind address: loopback unless told otherwise; "0.0.0.0" / "::" (all interfaces) announce the
+  // host name in the target file instead. Must not be empty: callers read "" as "no endpoint".
+  std::string address = "127.0.0.1";
   int port = 0;                       // 0: any free port (see MetricsEndpoint::port())
   std::string job_name = "loong";     // `job_name` label of the target and the target file's name
   std::filesystem::path targets_dir;  // file SD: <dir>/<job_name>.json while serving ("" = none)

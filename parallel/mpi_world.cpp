@@ -1,16 +1,57 @@
 #include "parallel/mpi_world.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "core/error.h"
 
 namespace loong {
 
-MpiWorld join_mpi_world(const ParallelLayout& layout) {
-  MpiWorld w;
+bool launched_by_mpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"}) {
+    const char* v = std::getenv(var);
+    if (v && *v) return true;
+  }
+  return false;
+}
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+  if (!launched_by_mpi()) return;
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) return;  // someone else owns MPI in this process
+  int provided = 0;  // MPI_THREAD_MULTIPLE for the workers' heartbeat threads (coordinator/worker_liveness.h)
+  MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+  active_ = true;
+}
+
+MpiSession::~MpiSession() {
+  if (!active_) return;
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+int MpiSession::world_size() const {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) return 1;
   int size = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return size;
+}
+
+void MpiSession::abort_job_if_parallel(int code) const {
+  if (world_size() > 1) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+MpiWorld join_mpi_world(const ParallelLayout& layout) {
+  MpiWorld w;
+  int initialized = 0;
+  MPI_Initialized(&initialized);  // callable before MPI_Init; starts nothing
+  int size = 1;
+  if (initialized) MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (size == 1) {
     if (layout.workers() != 1)
       throw ConfigError("parallel layout " + layout.text() + " needs " + std::to_string(layout.workers()) +

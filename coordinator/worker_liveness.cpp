@@ -19,7 +19,7 @@ double seconds(std::chrono::steady_clock::duration d) { return std::chrono::dura
 
 std::string format_s(double s) {
   char b[32];
-  std::snprintf(b, sizeof b, "%.1f", s);
+  std::snprintf(b, sizeof b, "%.3g", s);
   return b;
 }
 

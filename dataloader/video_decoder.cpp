@@ -211,7 +211,11 @@ DecodedVideo decode_video(const std::filesystem::path& path, const DecodeOptions
   avcodec_send_packet(dec.get(), nullptr);
   drain();
   if (!have_pending) throw InputError(name + ": no decodable video frame" + (errors ? " (corrupt stream)" : ""));
-  int64_t end_slot = std::max(pending_slot + 1, static_cast<int64_t>(std::llround(pending_end * o.fps)));
+  // The output ends where the stream ends (its last frame's end time, rounded to a slot), as in
+  // ffmpeg's fps filter: a last frame whose nearest slot is that end (e.g. 24 fps -> 8 fps, the
+  // frame at 2.958 s of a 3-s clip) is not shown again as an extra frame. At least one frame.
+  int64_t end_slot = static_cast<int64_t>(std::llround(pending_end * o.fps));
+  if (out.frames.empty()) end_slot = std::max<int64_t>(end_slot, pending_slot + 1);
   emit_until(end_slot);
   return out;
 }

@@ -8,10 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -69,8 +71,10 @@ void make_testsrc(const fs::path& out, const std::string& size, int rate, double
             0);
 }
 
-// Compares our decode with ffmpeg's: same frame count (+-1 at the end), mean abs difference small.
-void expect_round_trip(const fs::path& file, int src_w, int src_h) {
+// Compares our decode with ffmpeg's: the same frame count exactly, and a mean abs difference per
+// RGB byte below `max_mean` (each caller's bound is the figure measured in docs/corpus.md plus a
+// small margin).
+void expect_round_trip(const fs::path& file, int src_w, int src_h, double max_mean) {
   const int r = 64;
   // Short side -> 64, long side scaled in proportion (computed here by hand, not by the library).
   int sw = src_w <= src_h ? r : static_cast<int>(std::lround(src_w * 64.0 / src_h));
@@ -84,7 +88,7 @@ void expect_round_trip(const fs::path& file, int src_w, int src_h) {
   ASSERT_EQ(ref.size() % fb, 0u);
   const size_t nref = ref.size() / fb;
   ASSERT_GT(nref, 0u);
-  EXPECT_LE(std::abs(static_cast<long>(v.frames.size()) - static_cast<long>(nref)), 1) << file;
+  EXPECT_EQ(v.frames.size(), nref) << file;
   const size_t n = std::min(nref, v.frames.size());
   double sum = 0;
   int64_t big = 0;
@@ -97,7 +101,7 @@ void expect_round_trip(const fs::path& file, int src_w, int src_h) {
   const double mean = sum / (n * fb);
   std::printf("round trip %s: %zu frames, mean |diff| %.3f, %.4f%% > 24\n", file.filename().c_str(), n, mean,
               100.0 * big / (n * fb));
-  EXPECT_LT(mean, 2.0) << file;
+  EXPECT_LE(mean, max_mean) << file;
   EXPECT_LT(static_cast<double>(big) / (n * fb), 0.01) << file;
 }
 
@@ -143,7 +147,7 @@ IngestOptions opts(int clip_frames = 17) {
 TEST(Ingest, RoundTripGeneratedClipMatchesFfmpegCli) {
   fs::path d = fresh_dir("rt");
   make_testsrc(d / "a.mp4", "96x72", 24, 3);
-  expect_round_trip(d / "a.mp4", 96, 72);
+  expect_round_trip(d / "a.mp4", 96, 72, 0.01);  // measured 0.000
 }
 
 TEST(Ingest, RoundTripMovingMnistMatchesFfmpegCliAndCorpus) {
@@ -156,7 +160,7 @@ TEST(Ingest, RoundTripMovingMnistMatchesFfmpegCliAndCorpus) {
   mo.split = "test";
   mo.digits = 2;
   fs::path manifest = write_moving_mnist(*m, mo, d, false);
-  expect_round_trip(d / "test/000000.mp4", 64, 64);
+  expect_round_trip(d / "test/000000.mp4", 64, 64, 0.15);  // measured 0.113
   // The encoded video is close to the frames that were generated (lossy codec, near-lossless CRF).
   MovingMnistVideo v0 = make_moving_mnist(*m, mo, 0);
   IngestSummary s = ingest(manifest, d / "db", opts(17));
@@ -186,7 +190,7 @@ TEST(Ingest, RoundTripRealClipFromImageio) {
   if (clip.empty()) GTEST_SKIP() << "apt-get download python3-imageio failed (no network or apt lists)";
   fs::path d = fresh_dir("real");
   fs::copy_file(clip, d / "realshort.mp4");
-  expect_round_trip(d / "realshort.mp4", 320, 240);
+  expect_round_trip(d / "realshort.mp4", 320, 240, 0.01);  // measured 0.000
 }
 
 TEST(Ingest, BadInputsAreSkippedWithReasonsAndGoodOnesLand) {
@@ -328,13 +332,21 @@ TEST(Ingest, KilledHalfWayReingestCompletesWithoutDuplicatesOrLosses) {
   kill(pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
-  int64_t at_kill = 0;
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "ingest ended before the kill (status "
+                                                                   << status << ")";
+  int64_t at_kill = 0, clips_at_kill = 0;
   {
     CorpusReader r(d / "db");
     at_kill = r.stats().videos;
+    clips_at_kill = r.stats().clips;
   }
-  std::printf("videos in the corpus when killed: %lld of %d\n", static_cast<long long>(at_kill), n);
-  EXPECT_GE(at_kill, 1);
+  std::printf("videos in the corpus when killed: %lld of %d (%lld of %d clips)\n", static_cast<long long>(at_kill), n,
+              static_cast<long long>(clips_at_kill), 6 * n);
+  // The kill landed part-way: some but not all videos (and clips) were committed.
+  ASSERT_GE(at_kill, 1);
+  ASSERT_LT(at_kill, n);
+  ASSERT_GE(clips_at_kill, 6);  // a committed video has all of its 6 clips
+  ASSERT_LT(clips_at_kill, 6 * n);
   IngestOptions o = opts(17);
   o.decode.resolution = 256;
   o.decode.fps = 24;
@@ -347,14 +359,25 @@ TEST(Ingest, KilledHalfWayReingestCompletesWithoutDuplicatesOrLosses) {
   // 4 s at 24 fps = 96 frames = 5 x 17 + tail 11 -> 9: 6 clips per video.
   EXPECT_EQ(st.clips, 6 * n);
   EXPECT_EQ(st.frames, n * (5 * 17 + 9));
-  std::set<std::string> captions;
-  for (auto& c : r.list_clips()) captions.insert(c.caption);
-  EXPECT_EQ(captions.size(), static_cast<size_t>(n));
+  // None lost, none twice: every video has exactly its clips 0..5, each once.
+  std::map<std::string, std::vector<int32_t>> clips_of;
+  std::set<std::string> ids;
+  for (auto& c : r.list_clips()) {
+    clips_of[c.caption].push_back(c.clip_index);
+    ids.insert(c.id);
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(6 * n));
+  EXPECT_EQ(clips_of.size(), static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    auto got = clips_of["video " + std::to_string(i)];
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<int32_t>{0, 1, 2, 3, 4, 5})) << "video " << i;
+  }
 }
 
 TEST(Corpus, SecondWriterGetsAClearError) {
   fs::path d = fresh_dir("lock");
-  CorpusWriter w(d / "db");
+  CorpusWriter w(d / "db", CorpusWriter::Mode::CreateIfMissing);
   try {
     CorpusWriter w2(d / "db");
     FAIL() << "second writer opened";
@@ -372,7 +395,7 @@ TEST(Corpus, SecondWriterGetsAClearError) {
 TEST(Corpus, TokensAndBlobsRoundTrip) {
   fs::path d = fresh_dir("tok");
   {
-    CorpusWriter w(d / "db");
+    CorpusWriter w(d / "db", CorpusWriter::Mode::CreateIfMissing);
     VideoTokens t;
     t.latent_frames = 2;
     t.grid_height = 2;

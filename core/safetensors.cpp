@@ -98,49 +98,32 @@ SafetensorsFile::~SafetensorsFile() {
   if (map_) ::munmap(const_cast<uint8_t*>(map_), map_size_);
 }
 
-SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
-  const std::string where = path.string();
+SafetensorsHeader parse_safetensors_header(std::span<const uint8_t> file, const std::string& where) {
   auto fail = [&](const std::string& why) -> FormatError {
     return FormatError("safetensors file " + where + ": " + why);
   };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError("cannot open safetensors file " + where + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw IoError("cannot stat " + where + ": " + std::strerror(errno));
-  }
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
-  if (file_size < 8) {
-    ::close(fd);
+  const uint64_t file_size = file.size();
+  if (file_size < 8)
     throw fail("file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
-  }
-  void* m = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (m == MAP_FAILED) throw IoError("cannot map " + where + ": " + std::strerror(errno));
-
-  SafetensorsFile f;
-  f.path_ = path;
-  f.map_ = static_cast<const uint8_t*>(m);
-  f.map_size_ = file_size;
-
+  const uint8_t* bytes = file.data();
   uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | f.map_[i];
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
   if (header_len > kMaxHeaderBytes) throw fail("header length " + std::to_string(header_len) + " exceeds 100 MB");
   if (header_len > file_size - 8)
     throw fail("header length " + std::to_string(header_len) + " runs past the end of the file (" +
                std::to_string(file_size) + " bytes; truncated?)");
-  if (header_len < 2 || f.map_[8] != '{') throw fail("header does not start with '{'");
+  if (header_len < 2 || bytes[8] != '{') throw fail("header does not start with '{'");
 
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(f.map_ + 8, f.map_ + 8 + header_len);
+    header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len);
   } catch (const nlohmann::json::exception& e) {
     throw fail(std::string("header is not valid JSON: ") + e.what());
   }
   if (!header.is_object()) throw fail("header is not a JSON object");
 
-  f.data_ = f.map_ + 8 + header_len;
+  SafetensorsHeader h;
+  h.data_start = 8 + header_len;
   const uint64_t data_size = file_size - 8 - header_len;
   std::vector<std::pair<uint64_t, uint64_t>> spans;
 
@@ -151,7 +134,7 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
       if (!v.is_object()) throw fail("__metadata__ is not an object");
       for (auto m2 = v.begin(); m2 != v.end(); ++m2) {
         if (!m2.value().is_string()) throw fail("__metadata__ value for key '" + m2.key() + "' is not a string");
-        f.metadata_[m2.key()] = m2.value().get<std::string>();
+        h.metadata[m2.key()] = m2.value().get<std::string>();
       }
       continue;
     }
@@ -172,14 +155,21 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     for (const auto& r : kDTypes)
       if (dt == r.name) info.dtype = r.dtype, known = true;
     if (!known) throw tfail("unknown dtype '" + dt + "'");
+    // Every dimension and the element count stay <= 2^62, so a shape is a valid int64 vector
+    // (also after a 0 dimension, which keeps the count 0), and the byte count must not wrap
+    // around 2^64 (2^62 F32 elements would be "0 bytes").
+    constexpr uint64_t kMaxCount = 1ull << 62;
     uint64_t numel = 1;
     for (const auto& d : v["shape"]) {
       if (!d.is_number_unsigned()) throw tfail("shape entry " + d.dump() + " is not a non-negative integer");
       uint64_t dim = d.get<uint64_t>();
-      if (dim != 0 && numel > (1ull << 62) / dim) throw tfail("shape overflows");
+      if (dim > kMaxCount) throw tfail("shape entry " + std::to_string(dim) + " exceeds 2^62");
+      if (dim != 0 && numel > kMaxCount / dim) throw tfail("shape overflows");
       numel *= dim;
       info.shape.push_back(static_cast<int64_t>(dim));
     }
+    const uint64_t elem = dtype_size(info.dtype);
+    if (numel > UINT64_MAX / elem) throw tfail("shape " + shape_text(info.shape) + " of " + dt + " overflows 2^64 bytes");
     for (const auto& o : v["data_offsets"])
       if (!o.is_number_unsigned()) throw tfail("data_offsets entry " + o.dump() + " is not a non-negative integer");
     info.begin = v["data_offsets"][0].get<uint64_t>();
@@ -188,11 +178,11 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     if (info.end > data_size)
       throw tfail("data_offsets end " + std::to_string(info.end) + " beyond the data buffer of " +
                   std::to_string(data_size) + " bytes (truncated file?)");
-    if (info.end - info.begin != numel * dtype_size(info.dtype))
+    if (info.end - info.begin != numel * elem)
       throw tfail("data_offsets span " + std::to_string(info.end - info.begin) + " bytes but shape " +
-                  shape_text(info.shape) + " of " + dt + " needs " + std::to_string(numel * dtype_size(info.dtype)));
+                  shape_text(info.shape) + " of " + dt + " needs " + std::to_string(numel * elem));
     spans.emplace_back(info.begin, info.end);
-    f.tensors_.emplace(name, std::move(info));
+    h.tensors.emplace(name, std::move(info));
   }
   // The format requires the buffer to be covered exactly: no overlap and no holes.
   std::sort(spans.begin(), spans.end());
@@ -205,6 +195,36 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   }
   if (cursor != data_size)
     throw fail("data buffer has " + std::to_string(data_size - cursor) + " trailing bytes not owned by any tensor");
+  return h;
+}
+
+SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
+  const std::string where = path.string();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw IoError("cannot open safetensors file " + where + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw IoError("cannot stat " + where + ": " + std::strerror(errno));
+  }
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  if (file_size < 8) {
+    ::close(fd);
+    throw FormatError("safetensors file " + where + ": file is " + std::to_string(file_size) +
+                      " bytes, shorter than the 8-byte header length");
+  }
+  void* m = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) throw IoError("cannot map " + where + ": " + std::strerror(errno));
+
+  SafetensorsFile f;  // owns the mapping from here on, also when the header is rejected
+  f.path_ = path;
+  f.map_ = static_cast<const uint8_t*>(m);
+  f.map_size_ = file_size;
+  SafetensorsHeader h = parse_safetensors_header({f.map_, f.map_size_}, where);
+  f.data_ = f.map_ + h.data_start;
+  f.tensors_ = std::move(h.tensors);
+  f.metadata_ = std::move(h.metadata);
   return f;
 }
 

@@ -29,6 +29,19 @@ struct TensorInfo {
   int64_t numel() const;
 };
 
+// The validated header of a safetensors file: its tensors and metadata, and where its data buffer
+// starts (8 + header length, a byte offset into the file).
+struct SafetensorsHeader {
+  std::map<std::string, TensorInfo> tensors;
+  std::map<std::string, std::string> metadata;
+  uint64_t data_start = 0;
+};
+
+// Validates the whole file held in `file` (length prefix, JSON header, data buffer) as
+// SafetensorsFile::open does; FormatError naming `where` (the file) and the tensor on any
+// violation. Reads nothing outside `file`; keeps no pointer into it.
+SafetensorsHeader parse_safetensors_header(std::span<const uint8_t> file, const std::string& where);
+
 // A read-only view of a safetensors file, memory-mapped; tensors point into the mapping and
 // stay valid while this object lives.
 class SafetensorsFile {

@@ -14,6 +14,7 @@
 #include "core/checksum.h"
 #include "core/error.h"
 #include "corpus.pb.h"
+#include "dataloader/corpus_records.h"
 
 namespace loong {
 
@@ -23,32 +24,7 @@ const char* const kFamilies[] = {"default",      "clips", "frames", "text_tokens
                                  "video_tokens", "index", "videos", "meta"};
 enum Cf { kDefault = 0, kClips, kFrames, kTextTokens, kVideoTokens, kIndex, kVideos, kMeta, kNumCf };
 
-// Checksum of a record: FNV-1a 64 of its serialization with checksum = 0.
-template <typename Msg>
-uint64_t record_checksum(Msg msg) {
-  msg.set_checksum(0);
-  std::string bytes;
-  msg.SerializeToString(&bytes);
-  return fnv1a64(bytes);
-}
-
-template <typename Msg>
-std::string seal(Msg& msg) {
-  msg.set_checksum(record_checksum(msg));
-  std::string out;
-  if (!msg.SerializeToString(&out)) throw IoError("corpus: cannot serialize a record");
-  return out;
-}
-
-template <typename Msg>
-Msg unseal(const rocksdb::Slice& value, const std::string& what, const char* family) {
-  Msg msg;
-  if (!msg.ParseFromArray(value.data(), static_cast<int>(value.size())))
-    throw FormatError("corpus: record of " + what + " in column family '" + family + "' does not parse (corrupt)");
-  if (record_checksum(msg) != msg.checksum())
-    throw FormatError("corpus: checksum mismatch in record of " + what + " in column family '" + family + "'");
-  return msg;
-}
+using corpus_records::seal;
 
 std::string be32(uint32_t v) {
   std::string s(4, '\0');
@@ -62,23 +38,6 @@ uint32_t read_be32(const char* p) {
 }
 std::string frame_key(const std::string& clip_id, int32_t index) {
   return clip_id + "/" + be32(static_cast<uint32_t>(index));
-}
-
-ClipInfo from_record(const corpus::ClipRecord& r) {
-  ClipInfo c;
-  c.id = r.clip_id();
-  c.video_key = r.video_key();
-  c.source_path = r.source_path();
-  c.clip_index = r.clip_index();
-  c.split = r.split();
-  c.pixel_frames = r.pixel_frames();
-  c.latent_frames = r.latent_frames();
-  c.height = r.height();
-  c.width = r.width();
-  c.fps = r.fps();
-  c.first_frame = r.first_frame();
-  c.caption = r.caption();
-  return c;
 }
 
 void check(const rocksdb::Status& s, const std::string& what) {
@@ -216,7 +175,7 @@ std::vector<ClipInfo> CorpusReader::list_clips() const {
   std::vector<ClipInfo> out;
   auto it = db_->iter(kClips);
   for (it->SeekToFirst(); it->Valid(); it->Next())
-    out.push_back(from_record(unseal<corpus::ClipRecord>(it->value(), "clip " + it->key().ToString(), "clips")));
+    out.push_back(corpus_records::decode_clip(it->value().ToStringView(), "clip " + it->key().ToString()));
   check(it->status(), dir_.string() + ": scan of 'clips'");
   return out;
 }
@@ -242,12 +201,12 @@ bool CorpusReader::has_clip(const std::string& clip_id) const { return db_->get(
 ClipInfo CorpusReader::clip(const std::string& clip_id) const {
   auto v = db_->get(kClips, clip_id);
   if (!v) throw InputError("corpus " + dir_.string() + ": no clip '" + clip_id + "'");
-  return from_record(unseal<corpus::ClipRecord>(*v, "clip " + clip_id, "clips"));
+  return corpus_records::decode_clip(*v, "clip " + clip_id);
 }
 
 std::vector<uint8_t> CorpusReader::read_frames(const std::string& clip_id, int32_t first, int32_t count) const {
   ClipInfo c = clip(clip_id);
-  if (first < 0 || count < 0 || first + count > c.pixel_frames)
+  if (first < 0 || count < 0 || int64_t{first} + count > c.pixel_frames)
     throw InputError("corpus " + dir_.string() + ": window [" + std::to_string(first) + ", " +
                      std::to_string(first + count) + ") is outside clip '" + clip_id + "' of " +
                      std::to_string(c.pixel_frames) + " frames");
@@ -268,7 +227,7 @@ std::vector<uint8_t> CorpusReader::read_frames(const std::string& clip_id, int32
     if (statuses[i].IsNotFound())
       throw FormatError("corpus " + dir_.string() + ": missing record of " + what + " in column family 'frames'");
     check(statuses[i], dir_.string() + ": read of " + what);
-    auto f = unseal<corpus::FrameRecord>(values[i], what, "frames");
+    auto f = corpus_records::decode_frame(values[i].ToStringView(), what);
     if (f.clip_id() != clip_id || f.frame_index() != first + i || f.height() != c.height || f.width() != c.width ||
         f.rgb().size() != frame_bytes)
       throw FormatError("corpus " + dir_.string() + ": record of " + what +
@@ -281,14 +240,14 @@ std::vector<uint8_t> CorpusReader::read_frames(const std::string& clip_id, int32
 std::optional<std::vector<int32_t>> CorpusReader::text_tokens(const std::string& clip_id) const {
   auto v = db_->get(kTextTokens, clip_id);
   if (!v) return std::nullopt;
-  auto r = unseal<corpus::TextTokensRecord>(*v, "clip " + clip_id, "text_tokens");
+  auto r = corpus_records::decode_text_tokens(*v, "clip " + clip_id);
   return std::vector<int32_t>(r.tokens().begin(), r.tokens().end());
 }
 
 std::string CorpusReader::text_tokens_model(const std::string& clip_id) const {
   auto v = db_->get(kTextTokens, clip_id);
   if (!v) return std::string();
-  return unseal<corpus::TextTokensRecord>(*v, "clip " + clip_id, "text_tokens").model_id();
+  return corpus_records::decode_text_tokens(*v, "clip " + clip_id).model_id();
 }
 
 std::string CorpusReader::text_model_id() const {
@@ -300,14 +259,7 @@ std::optional<VideoTokens> CorpusReader::video_tokens(const std::string& tokeniz
                                                       const std::string& clip_id) const {
   auto v = db_->get(kVideoTokens, tokenizer_id + std::string(1, '\0') + clip_id);
   if (!v) return std::nullopt;
-  auto r =
-      unseal<corpus::VideoTokensRecord>(*v, "clip " + clip_id + " (tokenizer " + tokenizer_id + ")", "video_tokens");
-  VideoTokens t;
-  t.latent_frames = r.latent_frames();
-  t.grid_height = r.grid_height();
-  t.grid_width = r.grid_width();
-  t.codes.assign(r.codes().begin(), r.codes().end());
-  return t;
+  return corpus_records::decode_video_tokens(*v, "clip " + clip_id + " (tokenizer " + tokenizer_id + ")");
 }
 
 std::vector<std::string> CorpusReader::tokenizers() const {
@@ -327,13 +279,13 @@ std::vector<std::string> CorpusReader::tokenizers() const {
 std::optional<std::string> CorpusReader::blob(const std::string& name) const {
   auto v = db_->get(kMeta, "blob/" + name);
   if (!v) return std::nullopt;
-  return unseal<corpus::BlobRecord>(*v, "blob " + name, "meta").data();
+  return corpus_records::decode_blob(*v, "blob " + name);
 }
 
 bool CorpusReader::has_video(const std::string& video_key) const {
   auto v = db_->get(kVideos, video_key);
   if (!v) return false;
-  unseal<corpus::VideoDoneRecord>(*v, "video " + video_key, "videos");
+  corpus_records::decode_video_done(*v, "video " + video_key);
   return true;
 }
 

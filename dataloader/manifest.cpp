@@ -1,6 +1,7 @@
 #include "dataloader/manifest.h"
 
 #include <nlohmann/json.hpp>
+#include <cstdint>
 #include <optional>
 #include <sstream>
 
@@ -62,18 +63,26 @@ std::string trim(std::string s) {
 bool is_valid_utf8(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    int n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const int n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
     if (n < 0 || i + n >= s.size()) return false;
-    for (int k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    uint32_t cp = n == 0 ? c : n == 1 ? (c & 0x1f) : n == 2 ? (c & 0x0f) : (c & 0x07);
+    for (int k = 1; k <= n; ++k) {
+      const unsigned char b = static_cast<unsigned char>(s[i + k]);
+      if ((b >> 6) != 2) return false;
+      cp = (cp << 6) | (b & 0x3f);
+    }
+    static constexpr uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
     i += n + 1;
   }
   return true;
 }
 
-Manifest read_manifest(const std::filesystem::path& manifest) {
-  const std::string text = read_file(manifest);
+Manifest read_manifest(const std::filesystem::path& manifest) { return parse_manifest(read_file(manifest), manifest); }
+
+Manifest parse_manifest(std::string_view text_view, const std::filesystem::path& manifest) {
+  const std::string text(text_view);
   const std::filesystem::path base = manifest.parent_path();
   const std::string ext = manifest.extension().string();
   const bool jsonl = ext == ".jsonl" || ext == ".json" || ext == ".ndjson";
@@ -90,6 +99,8 @@ Manifest read_manifest(const std::filesystem::path& manifest) {
   };
   auto add = [&](const std::string& path, const std::string& caption, std::string split) {
     if (path.empty()) return problem("empty path");
+    // The corpus records the path in a protobuf string field, which must be UTF-8.
+    if (!is_valid_utf8(path)) return problem("path is not valid UTF-8");
     if (!is_valid_utf8(caption)) return problem("caption is not valid UTF-8");
     if (split.empty()) split = "train";
     if (split != "train" && split != "test") return problem("split '" + split + "' is neither train nor test");

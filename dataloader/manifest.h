@@ -7,6 +7,7 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace loong {
@@ -32,7 +33,12 @@ struct Manifest {
 // Malformed lines (bad quoting, wrong column count, invalid JSON, missing keys, caption not valid
 // UTF-8, unknown split) are reported in `problems` and skipped.
 Manifest read_manifest(const std::filesystem::path& manifest);
+// The same for manifest bytes already read: `manifest` only names them (format by extension,
+// relative paths, messages); nothing is read from disk.
+Manifest parse_manifest(std::string_view text, const std::filesystem::path& manifest);
 
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF — what
+// protobuf accepts in the corpus's string fields, so an accepted caption can be read back.
 bool is_valid_utf8(const std::string& s);
 
 }  // namespace loong

@@ -143,3 +143,45 @@ TEST(Safetensors, MalformedHeadersAreRejectedWithTheField) {
   expect_format_error(write_raw("offsets.st", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", 4),
                       "data_offsets");
 }
+
+// Found while writing fuzz/fuzz_safetensors_header.cpp: 2^62 F32 elements need 2^64 bytes, which
+// wrapped to 0, so a header claiming 2^62 floats in an empty buffer was accepted.
+TEST(Safetensors, ByteCountThatWrapsAround2To64IsRejected) {
+  expect_format_error(
+      write_raw("wrap.st", R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})", 0),
+      "overflows 2^64 bytes");
+  expect_format_error(
+      write_raw("wrap64.st", R"({"a":{"dtype":"F64","shape":[2,1152921504606846976],"data_offsets":[0,0]}})", 0),
+      "overflows 2^64 bytes");
+}
+
+// After a 0 dimension the element count stays 0, so no overflow check saw the next dimension:
+// 2^63 was stored as int64 -2^63, a negative shape entry.
+TEST(Safetensors, DimensionAbove2To62IsRejectedEvenAfterAZero) {
+  expect_format_error(
+      write_raw("zerobig.st", R"({"a":{"dtype":"U8","shape":[0,9223372036854775808],"data_offsets":[0,0]}})", 0),
+      "exceeds 2^62");
+}
+
+// The in-memory entry point the fuzz target uses applies the same checks as open(), naming `where`.
+TEST(Safetensors, ParseHeaderFromBytesMatchesOpen) {
+  std::vector<float> a = {1, 2, 3};
+  SafetensorsWriter w;
+  w.add_f32("a", {3}, a.data());
+  w.set_metadata("k", "v");
+  const auto p = temp_path("bytes.safetensors");
+  w.write(p);
+  const std::string bytes = loong::read_file(p);
+  const auto* u = reinterpret_cast<const uint8_t*>(bytes.data());
+  const loong::SafetensorsHeader h = loong::parse_safetensors_header({u, bytes.size()}, "mem.st");
+  ASSERT_EQ(h.tensors.size(), 1u);
+  EXPECT_EQ(h.tensors.at("a").shape, std::vector<int64_t>{3});
+  EXPECT_EQ(h.metadata.at("k"), "v");
+  EXPECT_EQ(h.data_start + 12, bytes.size());
+  try {
+    loong::parse_safetensors_header({u, bytes.size() - 1}, "mem.st");
+    FAIL() << "a truncated buffer must be rejected";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("safetensors file mem.st: tensor 'a'"), std::string::npos) << e.what();
+  }
+}

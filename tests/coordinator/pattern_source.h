@@ -3,7 +3,9 @@
 // and optional corrupt clips whose fetch fails like a record with a bad checksum. It lets the
 // coordinator/worker tests run without a corpus; the video pipeline's own tests use real data.
 #pragma once
+#include <cstdio>
 #include <set>
+#include <string>
 
 #include "core/error.h"
 #include "worker/sample_source.h"
@@ -14,6 +16,10 @@ class PatternSource final : public SampleSource {
  public:
   PatternSource(int train_clips, int test_clips, int64_t max_frames, std::set<uint64_t> corrupt = {})
       : train_(train_clips), test_(test_clips), frames_(max_frames), corrupt_(std::move(corrupt)) {}
+  // Appends "<clip id>\n" to `path` for every fetch (before a corrupt clip throws), so that a test
+  // can count how often each clip was drawn independently of the runtime's own counters. One line
+  // per write in O_APPEND mode: the lines of several processes do not interleave.
+  void log_fetches_to(std::string path) { fetch_log_ = std::move(path); }
   VocabLayout vocab() const override { return VocabLayout{24, 16, 64}; }
   int64_t grid_h() const override { return 2; }
   int64_t grid_w() const override { return 3; }
@@ -27,6 +33,12 @@ class PatternSource final : public SampleSource {
     return out;
   }
   ClipTokens fetch(uint64_t id, int64_t frames) override {
+    if (!fetch_log_.empty()) {
+      if (std::FILE* f = std::fopen(fetch_log_.c_str(), "a")) {
+        std::fprintf(f, "%llu\n", static_cast<unsigned long long>(id));
+        std::fclose(f);
+      }
+    }
     if (corrupt_.count(id)) throw FormatError("clip " + std::to_string(id) + ": record checksum mismatch");
     ClipTokens t;
     t.text = {static_cast<int32_t>(id % 7), static_cast<int32_t>(10 + id % 5)};
@@ -41,6 +53,7 @@ class PatternSource final : public SampleSource {
   int train_, test_;
   int64_t frames_;
   std::set<uint64_t> corrupt_;
+  std::string fetch_log_;
 };
 
 }  // namespace loong::testing

@@ -3,7 +3,7 @@
 // tests/coordinator/CMakeLists.txt. Writes its PIDs to <checkpoint.dir>/pids/ so that tests can
 // signal a chosen rank.
 //
-//   train_runtime_check --config job.toml [--resume auto] [--corrupt 3,5]
+//   train_runtime_check --config job.toml [--resume auto] [--corrupt 3,5] [--fetch-log FILE]
 #include <mpi.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -23,11 +23,12 @@ int main(int argc, char** argv) {
   std::string config, resume;
   std::vector<uint64_t> corrupt;
   int64_t stop_after = -1;
-  std::string metrics_targets;
+  std::string metrics_targets, fetch_log;
   app.add_option("--config", config)->required();
   app.add_option("--resume", resume);
   app.add_option("--corrupt", corrupt)->delimiter(',');
   app.add_option("--stop-after", stop_after);
+  app.add_option("--fetch-log", fetch_log, "Append the id of every clip fetched to this file");
   app.add_option("--metrics-targets", metrics_targets, "Serve metrics and write the file-SD target file here");
   CLI11_PARSE(app, argc, argv);
   int provided = 0;  // the workers' heartbeat threads need MPI_THREAD_MULTIPLE
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
     TrainJob job = TrainJob::from_toml(TomlConfig::parse_file(config));
     job.metrics_targets_dir = metrics_targets;
     testing::PatternSource source(24, 8, 5, {corrupt.begin(), corrupt.end()});
+    if (!fetch_log.empty()) source.log_fetches_to(fetch_log);
     RunOptions o;
     o.resume = resume;
     o.stop_after = stop_after;

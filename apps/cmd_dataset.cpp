@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "apps/commands.h"
+#include "core/fs.h"
 #include "dataloader/moving_mnist.h"
 
 namespace loong::apps {
@@ -29,6 +30,9 @@ void register_dataset(CLI::App& app) {
                  "Directory for the MNIST download (default: $LOONG_CACHE_DIR, else $XDG_CACHE_HOME/loong, else "
                  "~/.cache/loong)");
   mm->callback([out, o, cache] {
+    // Everything that can be refused is refused before the download and the first video.
+    o->validate();
+    prepare_output_directory(std::filesystem::path(*out) / o->split, "--out");
     std::string c = *cache;
     if (c.empty() && std::getenv("LOONG_CACHE_DIR")) c = std::getenv("LOONG_CACHE_DIR");
     if (c.empty() && std::getenv("XDG_CACHE_HOME")) c = std::string(std::getenv("XDG_CACHE_HOME")) + "/loong";

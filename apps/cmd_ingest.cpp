@@ -42,12 +42,13 @@ class IngestMetrics final : public IngestObserver {
         frames_(m.counter("loong_ingest_frames_total", "Frames written")),
         skipped_(m.counter_family("loong_ingest_skipped_total",
                                   "Manifest lines skipped, by reason (malformed line, missing file, I/O error, "
-                                  "undecodable, over a size/duration limit, too short)")),
+                                  "undecodable, over a size/duration limit, too short, duplicate of an earlier line)")),
         frames_per_s_(m.gauge("loong_ingest_frames_per_second", "Frames written per second since the ingest started")) {
     using O = IngestEntryResult::Outcome;
     for (auto o : {O::ingested, O::present, O::skipped}) processed_.Add({{"outcome", outcome_name(o)}});
     for (auto c : {IngestSkipCause::manifest_line, IngestSkipCause::missing_file, IngestSkipCause::io_error,
-                   IngestSkipCause::undecodable, IngestSkipCause::over_limit, IngestSkipCause::too_short})
+                   IngestSkipCause::undecodable, IngestSkipCause::over_limit, IngestSkipCause::too_short,
+                   IngestSkipCause::duplicate})
       skipped_.Add({{"reason", skip_cause_name(c)}});
   }
 

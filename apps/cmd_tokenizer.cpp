@@ -12,6 +12,7 @@
 
 #include "apps/commands.h"
 #include "apps/metrics_flags.h"
+#include "core/directory_lock.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/png.h"
@@ -50,13 +51,13 @@ TokTrainJob read_tok_job(const std::string& path, int64_t resolution) {
   j.batch = c.get_int("train.batch", 4, 1);
   j.frames = c.get_int("train.frames", 5, 1);
   if ((j.frames - 1) % 4 != 0) throw ConfigError(c.source() + ": key 'train.frames' must be 1 + 4k");
-  j.optim.lr = static_cast<float>(c.get_positive("train.lr", 2e-3));
-  j.min_lr = c.get_double("train.min_lr", 2e-4);
+  j.optim.lr = static_cast<float>(c.get_positive("train.lr", 2e-3, 10.0));
+  j.min_lr = c.get_double("train.min_lr", std::min(2e-4, static_cast<double>(j.optim.lr)), 0.0, j.optim.lr);
   j.warmup = c.get_int("train.warmup_steps", 100, 0);
   j.optim.revive_every = c.get_int("train.revive_every", 20, 0);
-  j.optim.max_grad_norm = static_cast<float>(c.get_double("train.max_grad_norm", 1.0));
-  j.optim.l1_weight = static_cast<float>(c.get_double("train.l1_weight", 1.0));
-  j.optim.l2_weight = static_cast<float>(c.get_double("train.l2_weight", 1.0));
+  j.optim.max_grad_norm = static_cast<float>(c.get_double("train.max_grad_norm", 1.0, -1e300, 1e30));
+  j.optim.l1_weight = static_cast<float>(c.get_double("train.l1_weight", 1.0, 0.0, 1e6));
+  j.optim.l2_weight = static_cast<float>(c.get_double("train.l2_weight", 1.0, 0.0, 1e6));
   if (j.optim.l1_weight < 0 || j.optim.l2_weight < 0 || j.optim.l1_weight + j.optim.l2_weight <= 0)
     throw ConfigError(c.source() + ": keys 'train.l1_weight' and 'train.l2_weight' must be >= 0, not both 0");
   j.seed = static_cast<uint64_t>(c.get_int("train.seed", 1, 0));
@@ -199,7 +200,13 @@ void run_train(const std::string& db, const std::string& config, const std::stri
   auto clips = corpus.list_clips();
   if (clips.empty()) throw InputError("corpus " + db + " has no clips");
   TokTrainJob job = read_tok_job(config, clips.front().height);
+  if (steps_override != -1 && steps_override < 1)
+    throw ConfigError("--steps " + std::to_string(steps_override) + ": must be at least 1");
   if (steps_override > 0) job.steps = steps_override;
+  // Checked and locked before the first step (core/directory_lock.h); a save interrupted by a
+  // kill is finished before deciding whether this is a resume.
+  const DirectoryLock lock(out, "tokenizer --out");
+  tok::VideoTokenizer::finish_interrupted_save(out);
   const bool resume = fs::exists(fs::path(out) / "tokenizer.json");
   tok::VideoTokenizer t = resume ? tok::VideoTokenizer::load(out) : tok::VideoTokenizer(job.config, job.seed);
   if (resume) spdlog::info("resuming tokenizer training from {} at step {}", out, t.steps_taken());

@@ -25,7 +25,8 @@ void register_train(CLI::App& app) {
       "train",
       "Train the text-to-video model through the curriculum on a tokenised corpus. Every setting is a key of the\n"
       "TOML job config (documented in configs/train_mnist.toml). Run as one process, or with mpirun -np W+1 /\n"
-      "srun -n W+1 (rank 0 coordinates, W = tp*pp*dp workers). Checkpoints go to checkpoint.dir; SIGTERM or\n"
+      "srun -n W+1 (rank 0 coordinates, W = tp*pp*dp workers); without a launcher it uses no MPI and listens on\n"
+      "nothing but its exporter. Checkpoints go to checkpoint.dir; SIGTERM or\n"
       "SIGUSR1 checkpoint and exit with status 3 (resume with --resume auto).");
   cmd->add_option("--config", o->config, "TOML job config")->required()->check(CLI::ExistingFile);
   cmd->add_option("--resume", o->resume,
@@ -35,7 +36,9 @@ void register_train(CLI::App& app) {
   cmd->add_option("--tp", o->tp, "Override parallel.tp");
   cmd->add_option("--pp", o->pp, "Override parallel.pp");
   cmd->add_option("--dp", o->dp, "Override parallel.dp");
-  cmd->add_flag("--no-metrics", o->no_metrics, "Do not start the Prometheus exporter");
+  cmd->add_flag("--no-metrics", o->no_metrics,
+                "Do not start the Prometheus exporter (as [metrics] address = \"\"; by default it binds 127.0.0.1, "
+                "any other address only when [metrics] address names it)");
   cmd->callback([o] {
     int rc = 1;
     {

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "apps/commands.h"
+#include "core/directory_lock.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/progress.h"
@@ -19,9 +20,12 @@
 namespace loong::apps {
 namespace {
 
+constexpr int64_t kMaxConsecutiveSkips = 20;
+
 struct TrainLmOptions {
   std::string config_path, text_override, out_override;
   int64_t steps_override = -1;
+  bool steps_given = false;
 };
 
 struct TextLmJob {
@@ -59,7 +63,7 @@ TextLmJob read_job(const TrainLmOptions& o) {
                          "output.dir"});
   TextLmJob j;
   j.text = o.text_override.empty() ? c.get_string("data.text", "/usr/share/common-licenses/GPL-3") : o.text_override;
-  j.validation_fraction = c.get_double("data.validation_fraction", 0.1);
+  j.validation_fraction = c.get_double("data.validation_fraction", 0.1, 0.0, 0.9);
   if (!(j.validation_fraction > 0 && j.validation_fraction < 0.5))
     throw ConfigError(c.source() + ": key 'data.validation_fraction' must be in (0, 0.5)");
   j.model.hidden_size = c.get_int("model.hidden_size", 192, 1);
@@ -68,18 +72,20 @@ TextLmJob read_job(const TrainLmOptions& o) {
   j.model.num_key_value_heads = c.get_int("model.num_key_value_heads", 2, 1);
   j.model.intermediate_size = c.get_int("model.intermediate_size", 512, 1);
   j.model.max_position_embeddings = c.get_int("model.max_position_embeddings", 256, 1);
-  j.model.rope_theta = c.get_positive("model.rope_theta", 10000.0);
-  j.model.rms_norm_eps = c.get_positive("model.rms_norm_eps", 1e-5);
+  j.model.rope_theta = c.get_positive("model.rope_theta", 10000.0, 1e12);
+  j.model.rms_norm_eps = c.get_positive("model.rms_norm_eps", 1e-5, 1.0);
   j.model.vocab_size = 256;
   j.model.validate(c.source() + " [model]");
-  j.steps = o.steps_override > 0 ? o.steps_override : c.get_int("train.steps", 300, 1);
+  if (o.steps_given && o.steps_override < 1)
+    throw ConfigError("--steps " + std::to_string(o.steps_override) + ": must be at least 1");
+  j.steps = o.steps_given ? o.steps_override : c.get_int("train.steps", 300, 1);
   j.batch = c.get_int("train.batch", 8, 1, 4096);
   j.seq = c.get_int("train.seq", 128, 2, j.model.max_position_embeddings);
-  j.lr = c.get_positive("train.lr", 2e-3);
-  j.min_lr = c.get_double("train.min_lr", 2e-4);
+  j.lr = c.get_positive("train.lr", 2e-3, 10.0);
+  j.min_lr = c.get_double("train.min_lr", std::min(2e-4, j.lr), 0.0, j.lr);
   j.warmup = c.get_int("train.warmup_steps", 30, 0);
-  j.adamw.weight_decay = static_cast<float>(c.get_double("train.weight_decay", 0.1));
-  j.adamw.max_grad_norm = static_cast<float>(c.get_double("train.max_grad_norm", 1.0));
+  j.adamw.weight_decay = static_cast<float>(c.get_double("train.weight_decay", 0.1, 0.0, 1e3));
+  j.adamw.max_grad_norm = static_cast<float>(c.get_double("train.max_grad_norm", 1.0, -1e300, 1e30));
   j.seed = c.get_int("train.seed", 1);
   j.eval_every = c.get_int("train.eval_every", 50, 1);
   j.out_dir = o.out_override.empty() ? c.get_string("output.dir", "out/text_lm") : o.out_override;
@@ -103,6 +109,10 @@ double validation_loss(LlamaModel& model, const std::vector<int32_t>& data, int6
 
 void run(const TrainLmOptions& o) {
   const TextLmJob job = read_job(o);
+  // The output is checked and locked before training, so that minutes of work are never lost
+  // to an unwritable output.dir or interleaved with a second job writing there.
+  const DirectoryLock lock(job.out_dir, "output.dir");
+  require_input_file(job.text, "data.text");
   const std::string bytes = read_file(job.text);
   const auto n_val = static_cast<int64_t>(bytes.size() * job.validation_fraction);
   const int64_t n_train = static_cast<int64_t>(bytes.size()) - n_val;
@@ -134,6 +144,7 @@ void run(const TrainLmOptions& o) {
   int recent_n = 0;
   const auto t0 = std::chrono::steady_clock::now();
   double val_last = val0;
+  int64_t consecutive_skips = 0;
   for (int64_t step = 0; step < job.steps; ++step) {
     for (int64_t b = 0; b < job.batch; ++b) {
       const int64_t s = start(rng);
@@ -144,6 +155,15 @@ void run(const TrainLmOptions& o) {
     model.backward(static_cast<float>(l.weight_sum));
     const double norm = std::sqrt(opt.local_grad_sum_squares(model.grads(), 0));
     const float lr = static_cast<float>(sched.at(step));
+    if (!std::isfinite(norm) || !std::isfinite(l.weighted_sum)) {
+      // As in `loong train`: the update is skipped, and a run that only skips stops.
+      if (++consecutive_skips >= kMaxConsecutiveSkips)
+        throw DivergedError("train-lm: " + std::to_string(consecutive_skips) +
+                            " consecutive steps had a non-finite loss or gradient (up to step " +
+                            std::to_string(step + 1) + "); nothing was saved: lower train.lr");
+      continue;
+    }
+    consecutive_skips = 0;
     opt.step(model.params(), model.grads(), lr, opt.clip_coefficient(norm));
     recent += l.weighted_sum / l.weight_sum;
     ++recent_n;
@@ -166,7 +186,6 @@ void run(const TrainLmOptions& o) {
   char name[32];
   std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(job.steps));
   const std::filesystem::path ckpt = std::filesystem::path(job.out_dir) / name;
-  std::filesystem::create_directories(job.out_dir);
   write_directory_atomic(ckpt, [&](const std::filesystem::path& tmp) { save_llama(model, tmp); });
   std::printf(
       "validation loss %.4f -> %.4f; checkpoint (safetensors with Hugging Face Llama names + config.json): %s\n", val0,
@@ -185,7 +204,8 @@ void register_train_lm(CLI::App& app) {
   cmd->add_option("--config", opts->config_path, "TOML job config (defaults apply when omitted)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--text", opts->text_override, "Text file to train on (overrides data.text)");
-  cmd->add_option("--steps", opts->steps_override, "Optimizer steps (overrides train.steps)");
+  cmd->add_option("--steps", opts->steps_override, "Optimizer steps, at least 1 (overrides train.steps)")
+      ->each([opts](const std::string&) { opts->steps_given = true; });
   cmd->add_option("--out", opts->out_override, "Output directory for the checkpoint (overrides output.dir)");
   cmd->callback([opts] { run(*opts); });
 }

@@ -7,6 +7,7 @@
 #include "core/checksum.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json_fields.h"
 
 namespace fs = std::filesystem;
 
@@ -32,6 +33,9 @@ fs::path CheckpointStore::commit(uint64_t step, const proto::TrainingState& stat
   std::string bytes;
   state.SerializeToString(&bytes);
   write_file_atomic(tmp / "training_state.pb", bytes);
+  // Never commit a directory a reader would reject: every shard the layout writes must be here.
+  const std::string missing = missing_files(tmp);
+  if (!missing.empty()) throw IoError("checkpoint " + final_dir.string() + " is incomplete, not committed: " + missing);
   nlohmann::json sums = nlohmann::json::object();
   for (const auto& e : fs::directory_iterator(tmp))
     if (e.is_regular_file() && e.path().filename() != "checksums.json")
@@ -52,25 +56,67 @@ fs::path CheckpointStore::commit(uint64_t step, const proto::TrainingState& stat
   return final_dir;
 }
 
-std::string CheckpointStore::validate(const fs::path& dir) {
-  if (!fs::exists(dir / "DONE")) return "no DONE marker (incomplete write)";
-  nlohmann::json sums;
-  try {
-    sums = nlohmann::json::parse(read_file(dir / "checksums.json"));
-  } catch (const std::exception& e) {
-    return std::string("checksums.json unreadable: ") + e.what();
-  }
-  for (auto it = sums.begin(); it != sums.end(); ++it) {
-    const fs::path f = dir / it.key();
+std::string CheckpointStore::missing_files(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir / "config.json", ec)) return "config.json is missing";
+  for (const char* stem : {"model", "optimizer"}) {
+    const fs::path single = dir / (std::string(stem) + ".safetensors");
+    const fs::path index = dir / (std::string(stem) + ".safetensors.index.json");
+    if (fs::exists(single, ec)) continue;
+    if (!fs::exists(index, ec)) {
+      if (std::string(stem) == "optimizer") continue;  // inference-only checkpoints have no optimizer
+      return std::string(stem) + ".safetensors (or its index) is missing";
+    }
     try {
-      if (!fs::exists(f)) return "file " + it.key() + " is missing";
-      if (std::to_string(file_checksum(f)) != it.value().get<std::string>())
-        return "file " + it.key() + " does not match its checksum";
-    } catch (const std::exception& e) {
-      return "file " + it.key() + ": " + e.what();
+      const nlohmann::json j = read_json_file(index);
+      const JsonField map = JsonField(j, index.string()).at("weight_map");
+      for (const auto& [name, file] : map.object().items()) {
+        const std::string f = JsonField(file, index.string(), "weight_map." + name).as_string();
+        if (f.find('/') != std::string::npos || f == ".." || f.empty())
+          return index.filename().string() + " names '" + f + "', which is not a file of this directory";
+        if (!fs::exists(dir / f, ec)) return "shard " + f + " (named by " + index.filename().string() + ") is missing";
+      }
+    } catch (const Error& e) {
+      return e.what();
     }
   }
-  if (!sums.contains("training_state.pb")) return "no training_state.pb";
+  return "";
+}
+
+std::string CheckpointStore::validate(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return "it does not exist";
+  if (!fs::is_directory(dir, ec)) return "it is not a directory";
+  if (!fs::exists(dir / "DONE", ec)) {
+    if (fs::exists(dir / "checksums.json", ec) || fs::exists(dir / "training_state.pb", ec))
+      return "no DONE marker (incomplete write)";
+    return "no DONE marker: not a checkpoint directory (expected step_XXXXXXXX/ with DONE, checksums.json, ...)";
+  }
+  try {
+    const nlohmann::json sums = read_json_file(dir / "checksums.json");
+    const JsonField root(sums, (dir / "checksums.json").string());
+    for (const auto& [name, value] : root.object().items()) {
+      const std::string expected = JsonField(value, root.where(), name).as_string();
+      if (name.find('/') != std::string::npos || name == ".." || name.empty())
+        return "checksums.json names '" + name + "', which is not a file of this directory";
+      const fs::path f = dir / name;
+      if (!fs::exists(f, ec)) return "file " + name + " is missing";
+      if (std::to_string(file_checksum(f)) != expected) return "file " + name + " does not match its checksum";
+    }
+    if (!sums.contains("training_state.pb")) return "no training_state.pb";
+    // Files the layout needs but that checksums.json does not cover (written before this check).
+    const std::string missing = missing_files(dir);
+    if (!missing.empty()) return missing;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string name = e.path().filename().string();
+      if (e.is_regular_file() && name.ends_with(".safetensors") && !sums.contains(name))
+        return "file " + name + " is not covered by checksums.json";
+    }
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("cannot be read: ") + e.what();
+  }
   return "";
 }
 

@@ -33,7 +33,11 @@ class CheckpointStore {
   // candidate is reported in `skipped` with its reason.
   std::optional<std::filesystem::path> latest_valid(std::vector<std::string>* skipped = nullptr) const;
   // Checks DONE and every checksum; returns the reason when invalid, empty when valid.
+  // Also checks that every file the layout writes is present and covered (config.json, model
+  // shards named by the index, optimizer shards).
   static std::string validate(const std::filesystem::path& dir);
+  // Files a complete checkpoint needs that `dir` lacks (a reason), or empty.
+  static std::string missing_files(const std::filesystem::path& dir);
   static proto::TrainingState read_state(const std::filesystem::path& dir);
 
  private:

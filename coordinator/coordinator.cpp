@@ -220,6 +220,7 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
   const int64_t total = job_.curriculum.total_steps();
   ProgressBar bar("train", total);
   int64_t steps_this_run = 0;
+  int64_t consecutive_skips = 0;
   auto last_report = Clock::now();
   double waiting_at_report = waiting_s_;
   while (static_cast<int64_t>(state.step()) < total) {
@@ -269,7 +270,10 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
     state.set_stage(static_cast<uint32_t>(si));
     if (r.skipped()) {
       state.set_skipped_steps(state.skipped_steps() + 1);
+      ++consecutive_skips;
       spdlog::warn("step {}: non-finite loss or gradient (norm {}): update skipped", state.step(), r.grad_norm());
+    } else {
+      consecutive_skips = 0;
     }
     state.set_corrupt_samples(state.corrupt_samples() + r.corrupt_samples());
     const double loss = r.weight_sum() > 0 ? r.loss_weighted_sum() / r.weight_sum() : 0.0;
@@ -291,6 +295,25 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
                         {"coordinator_s", coordinator_s},
                         {"tokens", tokens}};
     log_ << j.dump() << "\n" << std::flush;
+    if (consecutive_skips >= job_.max_consecutive_skips) {
+      // Skipped updates leave the weights as they were, but a run that only skips is not training:
+      // stop without a checkpoint (the last committed one is intact) and say what to change.
+      log_ << nlohmann::json({{"event", "diverged"}, {"step", state.step()}, {"consecutive_skips", consecutive_skips}})
+                  .dump()
+           << "\n"
+           << std::flush;
+      proto::WorkUnit stop;
+      stop.set_kind(proto::WorkUnit::STOP);
+      link_.execute(stop);
+      bar.finish("diverged");
+      const auto last = store_.latest_valid();
+      throw DivergedError("steps " + std::to_string(state.step() - consecutive_skips + 1) + " to " +
+                          std::to_string(state.step()) + ": " + std::to_string(consecutive_skips) +
+                          " consecutive steps had a non-finite loss or gradient (train.max_consecutive_skips = " +
+                          std::to_string(job_.max_consecutive_skips) + "); stopped without checkpointing. " +
+                          (last ? "The last good checkpoint is " + last->string() : std::string("No checkpoint was written")) +
+                          "; lower the learning rate or check the data before resuming");
+    }
     char status[96];
     std::snprintf(status, sizeof status, "stage %zu loss %.4f", si + 1, loss);
     bar.update(static_cast<int64_t>(state.step()), status);

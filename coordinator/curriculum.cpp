@@ -41,8 +41,8 @@ Curriculum Curriculum::from_toml(const TomlConfig& config) {
     s.latent_frames = sub.get_int("latent_frames", 1, 1, 1024);
     s.batch_tokens = sub.get_int("batch_tokens", 4096, 1);
     s.steps = sub.get_int("steps", 100, 1);
-    s.lr = sub.get_positive("lr", 1e-3);
-    s.min_lr = sub.get_double("min_lr", s.lr / 10);
+    s.lr = sub.get_positive("lr", 1e-3, 10.0);
+    s.min_lr = sub.get_double("min_lr", s.lr / 10, 0.0, s.lr);
     if (s.min_lr < 0 || s.min_lr > s.lr) throw ConfigError(where + ": key 'min_lr' must be in [0, lr]");
     s.warmup_steps = sub.get_int("warmup_steps", 0, 0, s.steps);
     if (!c.stages.empty() && s.latent_frames < c.stages.back().latent_frames)

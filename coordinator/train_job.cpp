@@ -34,6 +34,7 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
                                  "train.beta1",
                                  "train.beta2",
                                  "train.eps",
+                                 "train.max_consecutive_skips",
                                  "train.eval_every",
                                  "train.eval_samples",
                                  "train.caption_dropout",
@@ -60,8 +61,8 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
   j.model.num_attention_heads = c.get_int("model.num_attention_heads", 4, 1);
   j.model.num_key_value_heads = c.get_int("model.num_key_value_heads", j.model.num_attention_heads, 1);
   j.model.intermediate_size = c.get_int("model.intermediate_size", 4 * j.model.hidden_size, 1);
-  j.model.rope_theta = c.get_positive("model.rope_theta", 10000.0);
-  j.model.rms_norm_eps = c.get_positive("model.rms_norm_eps", 1e-5);
+  j.model.rope_theta = c.get_positive("model.rope_theta", 10000.0, 1e12);
+  j.model.rms_norm_eps = c.get_positive("model.rms_norm_eps", 1e-5, 1.0);
   j.model.vocab_size = 64;  // placeholder until the data's vocabulary is known
   j.model.validate(c.source() + " [model]");
   j.layout.tp = static_cast<int>(c.get_int("parallel.tp", 1, 1, 1024));
@@ -89,18 +90,17 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
   }
   if (j.weighting.scheme == LossWeighting::Scheme::PerFrame && j.weighting.per_frame.empty())
     throw ConfigError(c.source() + ": train.loss_weighting = \"per_frame\" needs key 'train.frame_weights'");
-  j.adamw.weight_decay = static_cast<float>(c.get_double("train.weight_decay", 0.1));
-  j.adamw.max_grad_norm = static_cast<float>(c.get_double("train.max_grad_norm", 1.0));
-  j.adamw.beta1 = static_cast<float>(c.get_double("train.beta1", 0.9));
-  j.adamw.beta2 = static_cast<float>(c.get_double("train.beta2", 0.95));
-  j.adamw.eps = static_cast<float>(c.get_positive("train.eps", 1e-8));
+  j.adamw.weight_decay = static_cast<float>(c.get_double("train.weight_decay", 0.1, 0.0, 1e3));
+  j.adamw.max_grad_norm = static_cast<float>(c.get_double("train.max_grad_norm", 1.0, -1e300, 1e30));
+  j.adamw.beta1 = static_cast<float>(c.get_double("train.beta1", 0.9, 0.0, 1.0, true));
+  j.adamw.beta2 = static_cast<float>(c.get_double("train.beta2", 0.95, 0.0, 1.0, true));
+  j.adamw.eps = static_cast<float>(c.get_positive("train.eps", 1e-8, 1.0));
+  j.max_consecutive_skips = c.get_int("train.max_consecutive_skips", 20, 1, 1000000);
   j.eval_every = c.get_int("train.eval_every", 50, 0);
   j.eval_samples = c.get_int("train.eval_samples", 16, 1);
   j.log = c.get_string("train.log", "train_log.jsonl");
-  j.caption_dropout = c.get_double("train.caption_dropout", 0.0);
-  if (!std::isfinite(j.caption_dropout) || j.caption_dropout < 0 || j.caption_dropout >= 1)
-    throw ConfigError(c.source() + ": key 'train.caption_dropout' must be in [0, 1) (the fraction of samples trained "
-                      "on the empty caption), got " + std::to_string(j.caption_dropout));
+  // The fraction of samples trained on the empty caption, for classifier-free guidance.
+  j.caption_dropout = c.get_double("train.caption_dropout", 0.0, 0.0, 1.0, true);
   j.eval_caption_control = c.get_bool("train.eval_caption_control", true);
   j.curriculum = Curriculum::from_toml(c);
   j.checkpoint_dir = c.get_string("checkpoint.dir", "checkpoints");
@@ -114,7 +114,7 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
   j.step_delay_ms = c.get_int("debug.step_delay_ms", 0, 0, 60000);
   j.metrics_job_name = c.get_string("metrics.job_name", "loong");
   j.metrics_targets_dir = c.get_string("metrics.targets_dir", "");
-  j.metrics_peak_flops = c.get_double("metrics.peak_flops", 0.0);
+  j.metrics_peak_flops = c.get_double("metrics.peak_flops", 0.0, 0.0);
   return j;
 }
 

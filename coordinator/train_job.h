@@ -36,6 +36,9 @@ struct TrainJob {
   // Fraction of training samples whose caption is replaced by the empty caption (<pad>s), so the
   // model also learns p(video) and generation can use classifier-free guidance. In [0, 1).
   double caption_dropout = 0.0;
+  // Steps in a row with a non-finite loss or gradient (each skipped, weights unchanged) after
+  // which the job stops with DivergedError (exit status kExitNonFinite) instead of going on.
+  int64_t max_consecutive_skips = 20;
   // Each evaluation also scores the held-out clips with captions shuffled across them: if the two
   // losses agree, the model ignores the text.
   bool eval_caption_control = true;

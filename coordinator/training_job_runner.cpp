@@ -10,6 +10,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/metrics_exporter.h"
 #include "coordinator/worker_liveness.h"
+#include "core/directory_lock.h"
 #include "parallel/mpi_world.h"
 
 namespace loong {
@@ -27,6 +28,11 @@ VideoWorkerOptions video_worker_options(const TrainJob& job, const SampleSource&
 
 int run_training_job(const TrainJob& job, SampleSource& source, const RunOptions& options) {
   MpiWorld mpi = join_mpi_world(job.layout);
+  // The coordinator checks and locks checkpoint.dir before any work, so that a second job on the
+  // same directory is refused (naming the holder) instead of interleaving with this one.
+  std::unique_ptr<DirectoryLock> checkpoint_lock;
+  if (!mpi.world || mpi.world->rank() == 0)
+    checkpoint_lock = std::make_unique<DirectoryLock>(job.checkpoint_dir, "checkpoint.dir");
   // Heartbeats and rank -> host, before anything that can take long (coordinator/worker_liveness.h).
   std::unique_ptr<RankLiveness> liveness;
   if (mpi.world) {
@@ -89,6 +95,5 @@ int run_training_job(const TrainJob& job, SampleSource& source, const RunOptions
     return kExitWorkerSilent;
   }
 }
-
 
 }  // namespace loong

@@ -36,4 +36,22 @@ class IoError : public Error {
   using Error::Error;
 };
 
+// A job that needs more of the machine than it has (memory for its weights or frames); the
+// message gives the estimate and what the machine offers.
+class ResourceError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Training stopped because too many consecutive steps had non-finite loss or gradients; the
+// last committed checkpoint is intact. `loong train` exits with kExitNonFinite for it.
+class DivergedError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Exit statuses of `loong` besides 0 and 1 (documented in docs/operations.md).
+inline constexpr int kExitCheckpointedOnSignal = 3;  // checkpointed on SIGTERM/SIGUSR1: requeue
+inline constexpr int kExitNonFinite = 5;             // diverged: do not requeue, fix the config
+
 }  // namespace loong

@@ -54,12 +54,67 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
 }
 
 std::string read_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw IoError("cannot read " + path.string() + ": it is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError("cannot open " + path.string() + ": " + errno_text());
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) throw IoError("cannot read " + path.string());
   return ss.str();
+}
+
+namespace {
+// The first existing component of `p` walking up, and whether it is a directory.
+std::filesystem::path first_existing_ancestor(const std::filesystem::path& p) {
+  std::filesystem::path a = p;
+  std::error_code ec;
+  while (!a.empty() && !std::filesystem::exists(a, ec)) a = a.parent_path();
+  return a;
+}
+}  // namespace
+
+void prepare_output_directory(const std::filesystem::path& dir, const std::string& what) {
+  namespace fs = std::filesystem;
+  const fs::path target = dir.empty() ? fs::path(".") : dir;
+  std::error_code ec;
+  if (fs::exists(target, ec) && !fs::is_directory(target, ec))
+    throw IoError(what + " " + target.string() + ": exists and is not a directory");
+  const fs::path blocker = first_existing_ancestor(target.parent_path());
+  if (!blocker.empty() && !fs::is_directory(blocker, ec))
+    throw IoError(what + " " + target.string() + ": cannot be created because " + blocker.string() +
+                  " is a regular file, not a directory");
+  fs::create_directories(target, ec);
+  if (ec) throw IoError(what + " " + target.string() + ": cannot create it: " + ec.message());
+  if (::access(target.c_str(), W_OK | X_OK) != 0)
+    throw IoError(what + " " + target.string() + ": not writable: " + errno_text());
+}
+
+void prepare_output_file(const std::filesystem::path& file, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (file.empty()) throw IoError(what + ": empty path");
+  if (fs::is_directory(file, ec)) throw IoError(what + " " + file.string() + ": is a directory, not a file");
+  const fs::path parent = file.parent_path();
+  prepare_output_directory(parent.empty() ? fs::path(".") : parent, what + " (its directory)");
+  if (fs::exists(file, ec) && ::access(file.c_str(), W_OK) != 0)
+    throw IoError(what + " " + file.string() + ": not writable: " + errno_text());
+}
+
+void require_input_file(const std::filesystem::path& path, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw IoError(what + " " + path.string() + ": no such file");
+  if (fs::is_directory(path, ec)) throw IoError(what + " " + path.string() + ": is a directory, not a file");
+  if (::access(path.c_str(), R_OK) != 0) throw IoError(what + " " + path.string() + ": not readable: " + errno_text());
+}
+
+void require_input_directory(const std::filesystem::path& path, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw IoError(what + " " + path.string() + ": no such directory");
+  if (!fs::is_directory(path, ec)) throw IoError(what + " " + path.string() + ": is a file, not a directory");
 }
 
 }  // namespace loong
@@ -81,7 +136,9 @@ void commit_directory_atomic(const std::filesystem::path& final_dir) {
   fs::path tmp = final_dir;
   tmp += ".tmp";
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(tmp)) {
+  fs::directory_iterator it(tmp, ec);
+  if (ec) throw IoError("cannot list " + tmp.string() + ": " + ec.message());
+  for (const auto& entry : it) {
     if (!entry.is_regular_file()) continue;
     int fd = ::open(entry.path().c_str(), O_RDONLY);
     if (fd < 0 || ::fsync(fd) != 0) {

@@ -1,5 +1,6 @@
 #include "core/toml_config.h"
 
+#include <cmath>
 #include <functional>
 #include <sstream>
 
@@ -53,16 +54,31 @@ int64_t TomlConfig::get_int(const std::string& key, int64_t fallback, int64_t mi
   return *v;
 }
 
-double TomlConfig::get_double(const std::string& key, double fallback) const {
+namespace {
+std::string number_text(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+}  // namespace
+
+double TomlConfig::get_double(const std::string& key, double fallback, double min, double max, bool max_open) const {
   auto node = table_.at_path(key);
   if (!node) return fallback;
   if (!node.is_number()) throw ConfigError(source_ + ": key '" + key + "' must be a number");
-  return *node.value<double>();
+  const double v = *node.value<double>();
+  if (!std::isfinite(v)) throw ConfigError(source_ + ": key '" + key + "' = " + number_text(v) + " must be finite");
+  if (v < min || v > max || (max_open && v >= max)) {
+    std::string range = "[" + (min <= -1e300 ? std::string("-inf") : number_text(min)) + ", " +
+                        (max >= 1e300 ? std::string("inf") : number_text(max)) + (max_open ? ")" : "]");
+    throw ConfigError(source_ + ": key '" + key + "' = " + number_text(v) + " is outside " + range);
+  }
+  return v;
 }
 
-double TomlConfig::get_positive(const std::string& key, double fallback) const {
-  double v = get_double(key, fallback);
-  if (!(v > 0)) throw ConfigError(source_ + ": key '" + key + "' = " + std::to_string(v) + " must be positive");
+double TomlConfig::get_positive(const std::string& key, double fallback, double max) const {
+  const double v = get_double(key, fallback, -1e300, max);
+  if (!(v > 0)) throw ConfigError(source_ + ": key '" + key + "' = " + number_text(v) + " must be positive");
   return v;
 }
 

@@ -24,8 +24,12 @@ class TomlConfig {
   // Values at a dotted path ("train.steps"). A present value of the wrong type, or out of the
   // given range, is a ConfigError naming source and key. Absent keys return the fallback.
   int64_t get_int(const std::string& key, int64_t fallback, int64_t min = INT64_MIN, int64_t max = INT64_MAX) const;
-  double get_double(const std::string& key, double fallback) const;
-  double get_positive(const std::string& key, double fallback) const;
+  // Floats are always finite (TOML's inf/nan are refused) and within [min, max] (or [min, max)
+  // with `max_open`), the message naming the key, the value and the interval.
+  double get_double(const std::string& key, double fallback, double min = -1e300, double max = 1e300,
+                    bool max_open = false) const;
+  // A finite value > 0 (at most `max`).
+  double get_positive(const std::string& key, double fallback, double max = 1e300) const;
   std::string get_string(const std::string& key, const std::string& fallback) const;
   bool get_bool(const std::string& key, bool fallback) const;
   bool contains(const std::string& key) const;

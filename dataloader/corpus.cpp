@@ -13,6 +13,7 @@
 
 #include "core/checksum.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "corpus.pb.h"
 #include "dataloader/corpus_records.h"
 
@@ -97,10 +98,21 @@ rocksdb::ColumnFamilyOptions family_options(int family) {
   return o;
 }
 
-void open_db(CorpusDb& d, const std::filesystem::path& dir, bool writer) {
+void open_db(CorpusDb& d, const std::filesystem::path& dir, bool writer, bool create) {
   d.dir = dir;
+  {
+    std::error_code ec;
+    const bool exists = std::filesystem::exists(dir, ec);
+    if (exists && !std::filesystem::is_directory(dir, ec))
+      throw IoError("corpus " + dir.string() + ": is a file, not a corpus directory");
+    if (!create && !std::filesystem::exists(dir / "CURRENT", ec))
+      throw IoError("corpus " + dir.string() + ": " +
+                    (exists ? "not a corpus directory (no RocksDB CURRENT file)" : "no such corpus directory") +
+                    "; corpora are created by `loong ingest`");
+    if (create) prepare_output_directory(dir, "corpus (--db)");
+  }
   rocksdb::DBOptions opts;
-  opts.create_if_missing = writer;
+  opts.create_if_missing = writer && create;
   opts.create_missing_column_families = writer;
   opts.info_log_level = rocksdb::WARN_LEVEL;
   opts.keep_log_file_num = 2;
@@ -111,8 +123,6 @@ void open_db(CorpusDb& d, const std::filesystem::path& dir, bool writer) {
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
   if (writer) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
     s = rocksdb::DB::Open(opts, dir.string(), descs, &handles, &raw);
     if (!s.ok()) {
       std::string m = s.ToString();
@@ -164,10 +174,11 @@ std::string make_clip_id(const std::string& video_key, int32_t index) {
 // ---- CorpusReader ----
 
 CorpusReader::CorpusReader(const std::filesystem::path& dir) : dir_(dir), db_(std::make_unique<CorpusDb>()) {
-  open_db(*db_, dir, false);
+  open_db(*db_, dir, false, false);
 }
-CorpusReader::CorpusReader(const std::filesystem::path& dir, WriterTag) : dir_(dir), db_(std::make_unique<CorpusDb>()) {
-  open_db(*db_, dir, true);
+CorpusReader::CorpusReader(const std::filesystem::path& dir, WriterTag, bool create)
+    : dir_(dir), db_(std::make_unique<CorpusDb>()) {
+  open_db(*db_, dir, true, create);
 }
 CorpusReader::~CorpusReader() = default;
 
@@ -318,6 +329,7 @@ CorpusStats CorpusReader::stats() const {
       std::string k = it->key().ToString();
       ++s.video_token_records[k.substr(0, k.find('\0'))];
     }
+    check(it->status(), dir_.string() + ": scan of 'video_tokens'");
   }
   {
     auto it = db_->iter(kMeta);
@@ -325,6 +337,7 @@ CorpusStats CorpusReader::stats() const {
       std::string k = it->key().ToString();
       if (k.rfind("blob/", 0) == 0) s.blobs.push_back(k.substr(5));
     }
+    check(it->status(), dir_.string() + ": scan of 'meta'");
   }
   std::error_code ec;
   for (auto& e : std::filesystem::recursive_directory_iterator(dir_, ec))
@@ -334,7 +347,8 @@ CorpusStats CorpusReader::stats() const {
 
 // ---- CorpusWriter ----
 
-CorpusWriter::CorpusWriter(const std::filesystem::path& dir) : CorpusReader(dir, WriterTag{}) {}
+CorpusWriter::CorpusWriter(const std::filesystem::path& dir, Mode mode)
+    : CorpusReader(dir, WriterTag{}, mode == Mode::CreateIfMissing) {}
 
 CorpusWriter::~CorpusWriter() {
   if (db_ && db_->db) db_->db->FlushWAL(true);

@@ -116,17 +116,20 @@ class CorpusReader {
 
  protected:
   struct WriterTag {};
-  CorpusReader(const std::filesystem::path& dir, WriterTag);
+  CorpusReader(const std::filesystem::path& dir, WriterTag, bool create);
   std::filesystem::path dir_;
   std::unique_ptr<CorpusDb> db_;
 };
 
-// The single writer. Creates the corpus if missing. Thread-safe: several ingest threads may call
-// put_video concurrently.
+// The single writer. Only ingest creates a corpus (Mode::CreateIfMissing): every other writer
+// (text tokens, video tokens) opens an existing one, so a mistyped --db is an error, not a new
+// empty corpus. Thread-safe: several ingest threads may call put_video concurrently.
 class CorpusWriter : public CorpusReader {
  public:
-  // IoError naming `dir` if another process (or object) holds the corpus open for writing.
-  explicit CorpusWriter(const std::filesystem::path& dir);
+  enum class Mode { OpenExisting, CreateIfMissing };
+  // IoError naming `dir` if another process (or object) holds the corpus open for writing, or
+  // (OpenExisting) if `dir` is not a corpus.
+  explicit CorpusWriter(const std::filesystem::path& dir, Mode mode = Mode::OpenExisting);
   ~CorpusWriter() override;
 
   // Writes the clips, their frames, index entries and the video's done record in one atomic

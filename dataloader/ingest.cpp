@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -46,6 +47,8 @@ const char* skip_cause_name(IngestSkipCause cause) {
       return "over_limit";
     case IngestSkipCause::too_short:
       return "too_short";
+    case IngestSkipCause::duplicate:
+      return "duplicate";
   }
   return "unknown";
 }
@@ -89,7 +92,7 @@ IngestSummary ingest(const std::filesystem::path& manifest_path, const std::file
 
   const auto t0 = std::chrono::steady_clock::now();
   Manifest m = read_manifest(manifest_path);
-  CorpusWriter writer(db_dir);
+  CorpusWriter writer(db_dir, CorpusWriter::Mode::CreateIfMissing);
   const std::string settings = settings_blob(o);
   if (auto existing = writer.blob("ingest.settings")) {
     if (*existing != settings)
@@ -106,6 +109,9 @@ IngestSummary ingest(const std::filesystem::path& manifest_path, const std::file
   const std::string mname = manifest_path.filename().string();
 
   std::mutex mu;
+  // File key -> the manifest line that claimed it in this run: a second line with the same bytes
+  // would overwrite the first one's clips and caption, so it is reported instead.
+  std::map<std::string, int64_t> claimed;
   std::atomic<size_t> next{0};
   int64_t done = 0;
   ProgressBar bar("ingest", static_cast<int64_t>(m.entries.size()), 10.0);
@@ -128,6 +134,20 @@ IngestSummary ingest(const std::filesystem::path& manifest_path, const std::file
         if (!std::filesystem::is_regular_file(e.path, ec))
           throw SkipLine(IngestSkipCause::missing_file, e.path.string() + ": file not found");
         const std::string key = file_key(e.path);
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          auto [it, fresh] = claimed.emplace(key, e.line);
+          if (!fresh) {
+            const ManifestEntry* first = nullptr;
+            for (const auto& other : m.entries)
+              if (other.line == it->second) first = &other;
+            throw SkipLine(IngestSkipCause::duplicate,
+                           e.path.string() + ": the same bytes as line " + std::to_string(it->second) +
+                               (first ? " (" + first->path.string() + ", caption \"" + first->caption + "\")" : "") +
+                               "; a video keeps the caption of its first line, this line's caption \"" + e.caption +
+                               "\" is not stored");
+          }
+        }
         if (writer.has_video(key)) {
           present = true;
         } else {

@@ -27,6 +27,7 @@ enum class IngestSkipCause {
   undecodable,    // not a media file, no video stream, damaged stream, no decodable frame
   over_limit,     // readable, but beyond --max-width/--max-height/--max-duration
   too_short,      // fewer frames than --min-frames at the output rate
+  duplicate,      // the same file bytes as an earlier line of this manifest (a video keeps one caption)
 };
 // The cause as a lower-case identifier ("manifest_line", "missing_file", ...).
 const char* skip_cause_name(IngestSkipCause cause);

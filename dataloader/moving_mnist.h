@@ -31,6 +31,8 @@ struct MovingMnistOptions {
   std::string split = "train";
   uint64_t seed = 1;
   int fps = 8;
+  // InputError naming the flag for a value outside its range.
+  void validate() const;
 };
 
 // One generated video: frames RGB uint8 [64, 64, 3] (gray digits on black) and its caption.

@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/memory_budget.h"
 #include "core/progress.h"
 #include "dataloader/text_tokens.h"
 #include "dataloader/video_encoder.h"
@@ -74,7 +76,8 @@ GenerateJob::GenerateJob(const GenerateRequest& r) : request_(r) {
     throw InputError("--seconds " + std::to_string(r.seconds) + " must be in (0, 3600]");
   validate_sampling(r.sampling);
   if (r.sampling.tail_latents < 0) throw InputError("--tail-frames must be >= 1 (or 0 for half the trained length)");
-  if (r.fps < 0 || !std::isfinite(r.fps)) throw InputError("--fps must be positive");
+  if (r.fps < 0 || !std::isfinite(r.fps) || r.fps > 240)
+    throw InputError("--fps " + std::to_string(r.fps) + ": must be in (0, 240] (or 0 for the checkpoint's rate)");
   if (r.out.empty()) throw InputError("--out is required");
   if (r.prompt.empty() == r.prompts.empty()) {
     if (r.prompts.empty()) throw InputError("the prompt is empty: give --prompt \"a caption\" or --prompts FILE");
@@ -103,12 +106,34 @@ GenerateJob::GenerateJob(const GenerateRequest& r) : request_(r) {
     if (!sheets_.back().empty()) check_writable(sheets_.back(), "--contact-sheet");
   }
   if (!r.manifest.empty()) check_writable(r.manifest, "--manifest");
+  // No output may replace another output or an input (the defaults derive --stats from --out).
+  {
+    std::vector<std::pair<fs::path, std::string>> files;
+    for (size_t i = 0; i < prompts_.size(); ++i) {
+      files.emplace_back(videos_[i], "--out");
+      files.emplace_back(stats_[i], r.stats.empty() ? "--stats (derived from --out)" : "--stats");
+      if (!sheets_[i].empty()) files.emplace_back(sheets_[i], "--contact-sheet");
+    }
+    if (!r.manifest.empty()) files.emplace_back(r.manifest, "--manifest");
+    if (!r.prompts.empty()) files.emplace_back(r.prompts, "--prompts (an input)");
+    std::map<fs::path, std::string> seen;
+    for (const auto& [path, flag] : files) {
+      std::error_code ec;
+      fs::path key = fs::weakly_canonical(fs::absolute(path, ec), ec);
+      if (ec) key = path.lexically_normal();
+      auto [it, fresh] = seen.emplace(key, flag);
+      if (!fresh)
+        throw InputError(flag + " " + path.string() + " is the same file as " + it->second +
+                         ": each output needs its own path");
+    }
+  }
 
   // The checkpoint, the tokenizer, and whether they belong together.
   checkpoint_ = GenerationCheckpoint::open(r.checkpoint);
   if (!fs::exists(r.tokenizer / "tokenizer.json"))
     throw InputError("--tokenizer " + r.tokenizer.string() + " holds no tokenizer.json (a `loong tokenizer train` output)");
   tokenizer_ = std::make_unique<tok::VideoTokenizer>(r.tokenizer);
+  const int64_t res = tokenizer_->config().resolution;
   warning_ = checkpoint_.check_tokenizer(*tokenizer_, r.tokenizer);
 
   const SequenceManifest& m = checkpoint_.manifest();
@@ -126,6 +151,11 @@ GenerateJob::GenerateJob(const GenerateRequest& r) : request_(r) {
   fps_ = static_cast<int>(std::lround(fps));
   if (fps_ < 1 || std::fabs(fps - fps_) > 1e-6) throw InputError("frame rate " + std::to_string(fps) + " is not a whole number of frames per second");
   frames_ = std::max<int64_t>(1, std::llround(r.seconds * fps_));
+  // The decoded frames of a video are held until it is written (RGB bytes, plus the float copy of
+  // a segment the tokenizer decodes): refuse a length this machine cannot hold.
+  require_memory(product({static_cast<double>(frames_), static_cast<double>(res), static_cast<double>(res), 3.0}),
+                 std::to_string(frames_) + " frames of " + std::to_string(res) + "x" + std::to_string(res) +
+                     " (--seconds " + std::to_string(r.seconds) + " at " + std::to_string(fps_) + " fps)");
   tail_ = r.sampling.tail_latents > 0 ? r.sampling.tail_latents : std::max<int64_t>(1, m.shape.frames / 2);
   plan_ = plan_segments(frames_, m.shape.frames, tail_);
   if (r.sampling.sink_latents > 0 && r.sampling.sink_latents >= tail_)

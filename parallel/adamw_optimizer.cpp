@@ -8,9 +8,22 @@
 
 namespace loong {
 
+void AdamWConfig::validate(const std::string& source) const {
+  auto bad = [&](const char* key, float v, const char* range) {
+    return ConfigError(source + ": AdamW " + key + " = " + std::to_string(v) + " must be " + range);
+  };
+  if (!(beta1 >= 0 && beta1 < 1)) throw bad("beta1", beta1, "in [0, 1)");
+  if (!(beta2 >= 0 && beta2 < 1)) throw bad("beta2", beta2, "in [0, 1)");
+  if (!(eps > 0) || !std::isfinite(eps)) throw bad("eps", eps, "positive and finite");
+  if (!(weight_decay >= 0) || !std::isfinite(weight_decay)) throw bad("weight_decay", weight_decay, ">= 0 and finite");
+  if (!std::isfinite(max_grad_norm)) throw bad("max_grad_norm", max_grad_norm, "finite (<= 0 disables clipping)");
+}
+
+
 AdamWOptimizer::AdamWOptimizer(const std::vector<ParamTensor>& tensors, int64_t numel, const AdamWConfig& config,
                                Communicator* dp, bool zero1)
     : tensors_(tensors), numel_(numel), config_(config), dp_(dp), zero1_(zero1 && dp && dp->size() > 1) {
+  config_.validate("optimizer");
   if (zero1_) {
     const int d = dp_->size();
     shard_ = (numel_ + d - 1) / d;

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "ops/cpu/ops.h"
@@ -17,6 +18,8 @@ namespace loong {
 struct AdamWConfig {
   float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f;
   float max_grad_norm = 1.0f;  // <= 0 disables clipping
+  // ConfigError naming `source` for betas outside [0, 1), eps <= 0, weight_decay < 0, non-finite.
+  void validate(const std::string& source) const;
 };
 
 class AdamWOptimizer {

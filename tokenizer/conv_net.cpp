@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/memory_budget.h"
 #include "core/safetensors.h"
 #include "ops/cpu/conv_ops.h"
 
@@ -35,6 +36,14 @@ int64_t ParamStore::add(const std::string& name, std::vector<int64_t> shape, Ini
     if (t.name == name) throw ConfigError("ParamStore: duplicate tensor name " + name);
   NamedTensor t;
   t.name = name;
+  // Sizes are checked in floating point first: a product of huge dimensions must be refused
+  // with its figure, not overflow.
+  double n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw ConfigError("ParamStore: tensor " + name + " has a negative dimension");
+    n *= static_cast<double>(d);
+  }
+  require_memory(n * 4 * kCopiesPerParameter, "tensor " + name);
   t.numel = 1;
   for (int64_t d : shape) t.numel *= d;
   t.shape = std::move(shape);
@@ -50,6 +59,8 @@ void ParamStore::allocate() {
     t.offset = offset;
     offset += t.numel;
   }
+  require_memory(static_cast<double>(offset) * 4 * kCopiesPerParameter,
+                 "the network's " + std::to_string(offset) + " parameters (weights, gradients, optimizer moments)");
   params_.assign(static_cast<size_t>(offset), 0.0f);
   grads_.assign(static_cast<size_t>(offset), 0.0f);
   allocated_ = true;
@@ -378,6 +389,10 @@ void ConvNetConfig::validate() const {
   if (res_blocks < 0) bad("res_blocks must be >= 0");
   if (mid_blocks < 1 || mid_blocks > 8) bad("mid_blocks must be 1 to 8");
   if (groups < 1) bad("groups must be >= 1");
+  constexpr int64_t kMaxWidth = int64_t{1} << 16;
+  if (latent_channels > kMaxWidth) bad("latent_channels = " + std::to_string(latent_channels) + " is above 65536");
+  for (int64_t c : channels)
+    if (c > kMaxWidth) bad("channel width " + std::to_string(c) + " is above 65536");
   for (int64_t c : channels)
     if (c < 1 || c % groups != 0)
       bad("channel width " + std::to_string(c) + " is not a positive multiple of groups = " + std::to_string(groups));

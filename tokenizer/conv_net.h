@@ -52,6 +52,9 @@ class ParamStore {
  public:
   // Registers a tensor (before allocate()); returns its index. Names must be unique (ConfigError).
   int64_t add(const std::string& name, std::vector<int64_t> shape, Init init, int64_t fan_in = 1);
+  // Float copies a trained parameter needs (weight, gradient, two AdamW moments), for the memory
+  // check add() and allocate() make before allocating.
+  static constexpr double kCopiesPerParameter = 4;
   // Lays out every registered tensor in the flat buffers (zeros). No add() after this.
   void allocate();
   bool allocated() const { return allocated_; }

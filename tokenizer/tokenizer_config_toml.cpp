@@ -19,7 +19,13 @@ TokenizerConfig tokenizer_config_from_toml(const TomlConfig& c, int64_t resoluti
     const toml::array* arr = a.as_array();
     if (!arr) throw ConfigError(c.source() + ": key 'tokenizer.channels' must be an array of integers");
     t.net.channels.clear();
-    for (const auto& v : *arr) t.net.channels.push_back(v.value<int64_t>().value_or(0));
+    for (size_t i = 0; i < arr->size(); ++i) {
+      const auto v = (*arr)[i].value<int64_t>();
+      if (!(*arr)[i].is_integer() || !v)
+        throw ConfigError(c.source() + ": key 'tokenizer.channels' element " + std::to_string(i) +
+                          " must be an integer (a channel width)");
+      t.net.channels.push_back(*v);
+    }
     // Time halves in the first two levels: 1 + 4k frames -> 1 + k latent frames.
     t.net.temporal_down.assign(t.net.channels.size(), false);
     for (size_t i = 0; i < t.net.channels.size() && i < 2; ++i) t.net.temporal_down[i] = true;
@@ -40,9 +46,9 @@ TokenizerConfig tokenizer_config_from_toml(const TomlConfig& c, int64_t resoluti
   if (dist != "l2" && dist != "cosine")
     throw ConfigError(c.source() + ": key 'tokenizer.distance' must be \"l2\" or \"cosine\"");
   t.quantizer.cosine = dist == "cosine";
-  t.quantizer.beta = static_cast<float>(c.get_positive("tokenizer.beta", 0.25));
-  t.quantizer.dead_fraction = static_cast<float>(c.get_positive("tokenizer.dead_fraction", 0.03));
-  t.quantizer.usage_decay = static_cast<float>(c.get_double("tokenizer.usage_decay", 0.95));
+  t.quantizer.beta = static_cast<float>(c.get_positive("tokenizer.beta", 0.25, 1e3));
+  t.quantizer.dead_fraction = static_cast<float>(c.get_positive("tokenizer.dead_fraction", 0.03, 1.0));
+  t.quantizer.usage_decay = static_cast<float>(c.get_double("tokenizer.usage_decay", 0.95, 0.0, 1.0, true));
   if (!(t.quantizer.usage_decay > 0 && t.quantizer.usage_decay < 1))
     throw ConfigError(c.source() + ": key 'tokenizer.usage_decay' must be in (0, 1)");
   t.quantizer.dim = t.net.latent_channels;

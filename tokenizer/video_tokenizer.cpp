@@ -1,11 +1,16 @@
 #include "tokenizer/video_tokenizer.h"
 
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 
 #include "core/checksum.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/fs.h"
+#include "core/json_fields.h"
 #include "core/safetensors.h"
 #include "dataloader/corpus.h"
 #include "ops/cpu/ops.h"
@@ -75,6 +80,12 @@ void TokenizerConfig::validate(const std::string& source) const {
     throw ConfigError(source + ": the network compresses x" + std::to_string(net.spatial_factor()) + " in space and x" +
                       std::to_string(net.temporal_factor()) +
                       " in time; video tokens need x8 and x4 (patch * 2^levels = 8, two temporal halvings)");
+  // Video-token ids share the model's int32 vocabulary with the text ids.
+  if (quantizer.codebook_size < 2 || quantizer.codebook_size > (int64_t{1} << 20))
+    throw ConfigError(source + ": codebook_size = " + std::to_string(quantizer.codebook_size) +
+                      " is outside [2, 1048576]");
+  if (resolution < 8 || resolution > 8192)
+    throw ConfigError(source + ": resolution " + std::to_string(resolution) + " is outside [8, 8192]");
   if (resolution % 8 != 0)
     throw ConfigError(source + ": resolution " + std::to_string(resolution) + " is not a multiple of 8");
 }
@@ -206,29 +217,87 @@ std::string VideoTokenizer::fingerprint() const {
 }
 
 void VideoTokenizer::save(const std::filesystem::path& dir) const {
-  std::filesystem::create_directories(dir);
-  store_.save(dir / "tokenizer.safetensors", {{"step", std::to_string(step_)}});
+  const std::string where = "tokenizer " + dir.string();
+  if (const int64_t bad = count_non_finite(store_.params()); bad > 0)
+    throw DivergedError("refusing to save " + where + ": its weights hold " + std::to_string(bad) +
+                        " non-finite values (NaN or Inf): training diverged");
+  prepare_output_directory(dir, where);
+  finish_interrupted_save(dir);
+  // Every file of one step is written into a staging directory and committed as a set.
+  const std::filesystem::path staging = begin_directory_atomic(dir / kStagingDir);
+  store_.save(staging / "tokenizer.safetensors", {{"step", std::to_string(step_)}});
   SafetensorsWriter w;
   for (const auto& t : store_.tensors()) {
     w.add_f32("exp_avg." + t.name, t.shape, m_.data() + t.offset);
     w.add_f32("exp_avg_sq." + t.name, t.shape, v_.data() + t.offset);
   }
   w.add_f32("quantizer.usage", {config_.quantizer.codebook_size}, quantizer_.usage().data());
-  w.write(dir / "tokenizer_optimizer.safetensors");
+  w.write(staging / "tokenizer_optimizer.safetensors");
   nlohmann::json j = {{"config", config_.to_json()}, {"steps", step_}};
-  write_file_atomic(dir / "tokenizer.json", j.dump(2) + "\n");
+  write_file_atomic(staging / "tokenizer.json", j.dump(2) + "\n");
+  nlohmann::json sums = nlohmann::json::object();
+  for (const char* f : kSavedFiles) sums[f] = std::to_string(file_checksum(staging / f));
+  write_file_atomic(staging / "checksums.json", sums.dump(2) + "\n");
+  // The commit point: the staging directory becomes the (complete) pending save in one rename.
+  commit_directory_atomic(dir / kStagingDir);  // dir/.save -> complete with DONE
+  finish_interrupted_save(dir);
+}
+
+void VideoTokenizer::finish_interrupted_save(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path pending = dir / kStagingDir;
+  fs::path partial = pending;
+  partial += ".tmp";
+  fs::remove_all(partial, ec);  // an uncommitted save: the previous files are still whole
+  if (!fs::exists(pending / "DONE", ec)) {
+    fs::remove_all(pending, ec);
+    return;
+  }
+  // A committed save whose files were not all moved into place yet: roll it forward.
+  for (const char* f : {"tokenizer.safetensors", "tokenizer_optimizer.safetensors", "tokenizer.json", "checksums.json"}) {
+    if (!fs::exists(pending / f, ec)) continue;  // moved before the interruption
+    fs::rename(pending / f, dir / f, ec);
+    if (ec) throw IoError("tokenizer " + dir.string() + ": cannot finish an interrupted save (" + f + "): " + ec.message());
+  }
+  fsync_directory(dir);
+  fs::remove_all(pending, ec);
 }
 
 namespace {
 nlohmann::json read_saved_json(const std::filesystem::path& dir) {
-  const auto path = dir / "tokenizer.json";
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw ConfigError(path.string() + ": not valid JSON: " + e.what());
+  namespace fs = std::filesystem;
+  require_input_directory(dir, "tokenizer");
+  std::error_code ec;
+  if (fs::exists(dir / VideoTokenizer::kStagingDir / "DONE", ec)) {
+    // An interrupted save: finish it if we may write here, otherwise say what to do.
+    if (::access(dir.c_str(), W_OK) != 0)
+      throw IoError("tokenizer " + dir.string() + " holds an interrupted save; run `loong tokenizer train` with --out " +
+                    dir.string() + " (or any command as a user who may write there) to finish it");
+    VideoTokenizer::finish_interrupted_save(dir);
   }
-  if (!j.contains("config")) throw ConfigError(path.string() + ": missing key 'config'");
+  const auto path = dir / "tokenizer.json";
+  if (!fs::exists(path, ec))
+    throw InputError("tokenizer " + dir.string() + " holds no tokenizer.json (a `loong tokenizer train` output)");
+  // Every file of the save must be the one checksums.json records: a directory mixing two steps
+  // (or a damaged file) is refused instead of being used silently.
+  const auto sums_path = dir / "checksums.json";
+  if (fs::exists(sums_path, ec)) {
+    const nlohmann::json sums = read_json_file(sums_path);
+    const JsonField root(sums, sums_path.string());
+    for (const char* f : VideoTokenizer::kSavedFiles) {
+      const std::string want = root.at(f).as_string();
+      if (!fs::exists(dir / f, ec)) throw FormatError("tokenizer " + dir.string() + ": " + f + " is missing");
+      if (std::to_string(file_checksum(dir / f)) != want)
+        throw FormatError("tokenizer " + dir.string() + ": " + f + " does not match checksums.json (a damaged file, "
+                          "or files from different saves)");
+    }
+  } else {
+    spdlog::warn("tokenizer {} has no checksums.json (saved by an older version): its files are not verified",
+                 dir.string());
+  }
+  const nlohmann::json j = read_json_file(path);
+  JsonField(j, path.string()).at("config").object();
   return j;
 }
 }  // namespace
@@ -238,7 +307,10 @@ VideoTokenizer::VideoTokenizer(const std::filesystem::path& dir) : VideoTokenize
 VideoTokenizer::VideoTokenizer(const nlohmann::json& j, const std::filesystem::path& dir)
     : VideoTokenizer(TokenizerConfig::from_json(j["config"], (dir / "tokenizer.json").string())) {
   store_.load(dir / "tokenizer.safetensors");
-  step_ = j.value("steps", int64_t{0});
+  if (const int64_t bad = count_non_finite(store_.params()); bad > 0)
+    throw FormatError((dir / "tokenizer.safetensors").string() + ": " + std::to_string(bad) +
+                      " non-finite weights (NaN or Inf): it comes from a diverged run");
+  step_ = JsonField(j, (dir / "tokenizer.json").string()).int_or("steps", 0, 0);
   const auto opt_path = dir / "tokenizer_optimizer.safetensors";
   if (std::filesystem::exists(opt_path)) {
     auto f = SafetensorsFile::open(opt_path);

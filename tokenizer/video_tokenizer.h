@@ -83,7 +83,14 @@ class VideoTokenizer {
   std::string fingerprint() const;
 
   // <dir>/tokenizer.safetensors (+ optimizer moments) and <dir>/tokenizer.json (config, steps).
+  // Atomic as a set: the files are staged in `dir/.save`, committed by one rename, then moved into
+  // place; an interrupted save is finished (rolled forward) by the next save or load, so `dir`
+  // never mixes two steps. checksums.json covers the three files; load verifies it.
   void save(const std::filesystem::path& dir) const;
+  static void finish_interrupted_save(const std::filesystem::path& dir);
+  static constexpr const char* kStagingDir = ".save";
+  static constexpr const char* kSavedFiles[] = {"tokenizer.safetensors", "tokenizer_optimizer.safetensors",
+                                                "tokenizer.json"};
   // Reads a saved tokenizer; FormatError/ConfigError naming the file when shapes do not match.
   static VideoTokenizer load(const std::filesystem::path& dir) { return VideoTokenizer(dir); }
 

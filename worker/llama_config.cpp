@@ -1,5 +1,7 @@
 #include "worker/llama_config.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace loong {
@@ -17,6 +19,18 @@ void LlamaConfig::validate(const std::string& source) const {
                                                       {"max_position_embeddings", max_position_embeddings}};
   for (const auto& [name, v] : positive)
     if (v <= 0) throw bad(name, std::to_string(v), "must be positive");
+  // Upper bounds far beyond any trainable model, so that the shape arithmetic below and in the
+  // model cannot overflow; whether a model fits the machine is checked where it is allocated.
+  const std::pair<const char*, int64_t> bounded[] = {{"hidden_size", hidden_size},
+                                                     {"num_hidden_layers", num_hidden_layers},
+                                                     {"num_attention_heads", num_attention_heads},
+                                                     {"num_key_value_heads", num_key_value_heads},
+                                                     {"intermediate_size", intermediate_size},
+                                                     {"vocab_size", vocab_size},
+                                                     {"max_position_embeddings", max_position_embeddings}};
+  constexpr int64_t kBound = int64_t{1} << 24;
+  for (const auto& [name, v] : bounded)
+    if (v > kBound) throw bad(name, std::to_string(v), "is above 16777216");
   if (hidden_size % num_attention_heads != 0)
     throw bad("num_attention_heads", std::to_string(num_attention_heads),
               "must divide hidden_size (" + std::to_string(hidden_size) + ")");
@@ -26,8 +40,10 @@ void LlamaConfig::validate(const std::string& source) const {
   if (num_attention_heads % num_key_value_heads != 0)
     throw bad("num_key_value_heads", std::to_string(num_key_value_heads),
               "must divide num_attention_heads (" + std::to_string(num_attention_heads) + ")");
-  if (!(rope_theta > 0)) throw bad("rope_theta", std::to_string(rope_theta), "must be positive");
-  if (!(rms_norm_eps > 0)) throw bad("rms_norm_eps", std::to_string(rms_norm_eps), "must be positive");
+  if (!(rope_theta > 0) || !std::isfinite(rope_theta))
+    throw bad("rope_theta", std::to_string(rope_theta), "must be positive and finite");
+  if (!(rms_norm_eps > 0) || !(rms_norm_eps < 1))
+    throw bad("rms_norm_eps", std::to_string(rms_norm_eps), "must be in (0, 1)");
 }
 
 nlohmann::json LlamaConfig::to_hf_json() const {

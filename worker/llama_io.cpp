@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
 #include "worker/llama_model.h"
@@ -13,9 +14,10 @@ namespace loong {
 void save_llama(const LlamaModel& model, const std::filesystem::path& dir) {
   if (model.shard().tp_size != 1 || !model.shard().has_embedding || !model.shard().has_head)
     throw InputError("save_llama writes a whole model; use save_model_files for a sharded one");
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw IoError("cannot create directory " + dir.string() + ": " + ec.message());
+  if (const int64_t bad = count_non_finite(model.params()); bad > 0)
+    throw DivergedError("refusing to write " + dir.string() + ": the weights hold " + std::to_string(bad) +
+                        " non-finite values (NaN or Inf): the run diverged");
+  prepare_output_directory(dir, "checkpoint");
   SafetensorsWriter w;
   w.set_metadata("format", "pt");
   for (const auto& t : model.tensors()) w.add_f32(t.name, t.shape, model.param(t));

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "core/error.h"
+#include "core/memory_budget.h"
 #include "ops/cpu/ops.h"
 
 namespace loong {
@@ -111,6 +113,18 @@ LlamaModel::LlamaModel(const LlamaConfig& config, const ModelShard& shard, Commu
   vocab_ = config_.vocab_size / T;
   vocab_begin_ = shard_.tp_rank * vocab_;
 
+  {
+    // The same count in floating point first, so that a huge config is refused with its figure
+    // before any 64-bit size arithmetic could overflow.
+    const double Cd = static_cast<double>(C), layers = static_cast<double>(shard_.last_layer - shard_.first_layer);
+    const double per_layer = Cd * static_cast<double>(config_.qkv_rows() + config_.num_attention_heads * D) +
+                             3.0 * Cd * static_cast<double>(config_.intermediate_size) + 2.0 * Cd;
+    const double n = (layers * per_layer + 2.0 * Cd * static_cast<double>(config_.vocab_size)) / T;
+    char count[48];
+    std::snprintf(count, sizeof count, "%.3g", n);
+    require_memory(n * 4 * 4,
+                   std::string("model (") + count + " parameters on this rank: weights, gradients, AdamW moments)");
+  }
   int64_t offset = 0;
   auto add = [&](std::string name, std::vector<int64_t> full, int shard_dim, bool decay) {
     std::vector<int64_t> local = full;
@@ -139,6 +153,10 @@ LlamaModel::LlamaModel(const LlamaConfig& config, const ModelShard& shard, Commu
     add("model.norm.weight", {C}, -1, false);
     add("lm_head.weight", {V, C}, 0, true);
   }
+  // Weights and gradients here, two AdamW moments in the optimizer: refuse a model that cannot
+  // be trained on this machine before allocating any of it.
+  require_memory(static_cast<double>(offset) * 4 * 4,
+                 "model (" + std::to_string(offset) + " parameters on this rank: weights, gradients, AdamW moments)");
   params_.assign(offset, 0.0f);
   grads_.assign(offset, 0.0f);
 

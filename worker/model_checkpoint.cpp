@@ -4,7 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/fs.h"
+#include "core/json_fields.h"
 #include "core/safetensors.h"
 
 namespace loong {
@@ -42,12 +44,13 @@ std::map<std::string, std::string> tensor_files(const std::filesystem::path& dir
   std::map<std::string, std::string> where;
   const auto index = dir / (std::string(stem) + ".safetensors.index.json");
   if (!std::filesystem::exists(index)) return where;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(index));
-    for (auto& [name, file] : j.at("weight_map").items()) where[name] = file.get<std::string>();
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(index.string() + ": not a safetensors index (" + e.what() + ")");
+  const nlohmann::json j = read_json_file(index);
+  const JsonField map = JsonField(j, index.string()).at("weight_map");
+  for (const auto& [name, file] : map.object().items()) {
+    const std::string f = JsonField(file, index.string(), "weight_map." + name).as_string();
+    if (f.empty() || f.find('/') != std::string::npos || f == "..")
+      throw FormatError(index.string() + ": weight_map." + name + " = '" + f + "' is not a file of this directory");
+    where[name] = f;
   }
   return where;
 }
@@ -94,6 +97,11 @@ void save_model_files(LlamaModel& model, ProcessGrid& grid, AdamWOptimizer* opti
     steps = optimizer->steps_taken();
   }
   const bool writer = pos.tp_rank == 0 && pos.dp_rank == 0;
+  // A diverged run must never leave a checkpoint that looks like a model.
+  for (size_t i = 0; i < model.tensors().size(); ++i)
+    if (const int64_t bad = count_non_finite(weights[i]); bad > 0)
+      throw DivergedError("refusing to write checkpoint " + dir.string() + ": tensor " + model.tensors()[i].name +
+                          " holds " + std::to_string(bad) + " non-finite values (NaN or Inf): the run diverged");
   if (writer) {
     SafetensorsWriter w;
     w.set_metadata("format", "pt");
@@ -146,7 +154,11 @@ void load_model_files(LlamaModel& model, AdamWOptimizer* optimizer, const std::f
     int64_t full_n = 1;
     for (int64_t d : t.full_shape) full_n *= d;
     full.resize(full_n);
-    weights.file_for(t.name).read_f32(t.name, t.full_shape, full);
+    const auto& file = weights.file_for(t.name);
+    file.read_f32(t.name, t.full_shape, full);
+    if (const int64_t bad = count_non_finite(full); bad > 0)
+      throw FormatError(file.path().string() + ": tensor " + t.name + " holds " + std::to_string(bad) +
+                        " non-finite values (NaN or Inf): these weights come from a diverged run");
     slice_for_shard(t, tp_rank, full.data(), model.param(t));
   }
   if (!optimizer) return;

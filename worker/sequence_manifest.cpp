@@ -3,6 +3,7 @@
 #include "core/checksum.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json_fields.h"
 #include "dataloader/corpus.h"
 
 namespace fs = std::filesystem;
@@ -24,9 +25,10 @@ SequenceManifest SequenceManifest::for_training(const VocabLayout& vocab, const 
     } catch (const nlohmann::json::exception& e) {
       throw FormatError("tokenizer '" + p.tokenizer_id + "': recorded tokenizer.json is not JSON: " + e.what());
     }
-    m.tokenizer_fingerprint = t.value("fingerprint", std::string());
-    m.tokenizer_steps = t.value("steps", int64_t{-1});
-    if (t.contains("config")) m.tokenizer_config = t["config"];
+    const JsonField tf(t, "tokenizer '" + p.tokenizer_id + "' tokenizer.json");
+    m.tokenizer_fingerprint = tf.string_or("fingerprint", std::string());
+    m.tokenizer_steps = tf.int_or("steps", int64_t{-1});
+    if (tf.has("config")) m.tokenizer_config = tf.at("config").object();
   }
   if (!p.text_model.empty()) m.text_model_id = hex64(fnv1a64(p.text_model));
   return m;
@@ -58,29 +60,29 @@ nlohmann::json SequenceManifest::to_json() const {
 
 SequenceManifest SequenceManifest::from_json(const nlohmann::json& j, const std::string& source) {
   SequenceManifest m;
-  try {
-    if (j.at("format").get<int>() != 1)
-      throw FormatError(source + ": format " + j.at("format").dump() + " is not supported (expected 1)");
-    m.vocab.text_vocab = j.at("text_vocab").get<int64_t>();
-    m.vocab.codebook = j.at("codebook").get<int64_t>();
-    m.vocab.pad_to = j.at("vocab_pad_to").get<int64_t>();
-    m.shape.text_budget = j.at("text_budget").get<int64_t>();
-    m.shape.grid_h = j.at("grid_h").get<int64_t>();
-    m.shape.grid_w = j.at("grid_w").get<int64_t>();
-    m.shape.frames = j.at("latent_frames").get<int64_t>();
-    m.max_latent_frames = j.at("max_latent_frames").get<int64_t>();
-    m.fps = j.at("fps").get<double>();
-    m.caption_dropout = j.value("caption_dropout", -1.0);  // absent in checkpoints written before it existed
-    const auto& t = j.at("tokenizer");
-    m.tokenizer_id = t.at("id").get<std::string>();
-    m.tokenizer_fingerprint = t.at("fingerprint").get<std::string>();
-    m.tokenizer_steps = t.at("steps").get<int64_t>();
-    m.tokenizer_config = t.at("config");
-    const auto& tm = j.at("text_model");
-    if (!tm.is_null()) m.text_model_id = tm.at("id").get<std::string>();
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(source + ": " + e.what());
-  }
+  const JsonField root(j, source);
+  root.object();
+  if (root.at("format").as_int() != 1)
+    throw FormatError(source + ": format " + j.at("format").dump() + " is not supported (expected 1)");
+  constexpr int64_t kMaxIds = int64_t{1} << 24, kMaxGrid = 4096, kMaxFrames = int64_t{1} << 20;
+  m.vocab.text_vocab = root.at("text_vocab").as_int(0, kMaxIds);
+  m.vocab.codebook = root.at("codebook").as_int(1, kMaxIds);
+  m.vocab.pad_to = root.at("vocab_pad_to").as_int(1, 1 << 20);
+  m.shape.text_budget = root.at("text_budget").as_int(1, 1 << 20);
+  m.shape.grid_h = root.at("grid_h").as_int(1, kMaxGrid);
+  m.shape.grid_w = root.at("grid_w").as_int(1, kMaxGrid);
+  m.shape.frames = root.at("latent_frames").as_int(1, kMaxFrames);
+  m.max_latent_frames = root.at("max_latent_frames").as_int(1, kMaxFrames);
+  m.fps = root.at("fps").as_number();
+  if (m.fps < 0 || m.fps > 1000) throw FormatError(root.at("fps").where() + " = " + std::to_string(m.fps) + " is outside [0, 1000]");
+  m.caption_dropout = root.number_or("caption_dropout", -1.0);  // absent in checkpoints written before it existed
+  const JsonField t = root.at("tokenizer");
+  m.tokenizer_id = t.at("id").as_string();
+  m.tokenizer_fingerprint = t.at("fingerprint").as_string();
+  m.tokenizer_steps = t.at("steps").as_int();
+  m.tokenizer_config = t.at("config").raw();
+  const JsonField tm = root.at("text_model");
+  if (!tm.raw().is_null()) m.text_model_id = tm.at("id").as_string();
   try {
     m.vocab.validate(source);
   } catch (const ConfigError& e) {
@@ -104,12 +106,7 @@ SequenceManifest SequenceManifest::read(const fs::path& dir) {
     throw InputError(dir.string() + " has no " + kFile +
                      ": it is not a training checkpoint of `loong train`, or one written before checkpoints "
                      "recorded the sequence format (vocabulary, grid, trained length, tokenizer, text model)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(path.string() + ": not valid JSON: " + e.what());
-  }
+  const nlohmann::json j = read_json_file(path);
   SequenceManifest m = from_json(j, path.string());
   if (!m.text_model_id.empty()) {
     const fs::path tm = dir / kTextModelFile;

@@ -17,6 +17,7 @@ fs::path fresh(const std::string& name) {
 void write_checkpoint(CheckpointStore& s, uint64_t step, int64_t keep) {
   auto tmp = s.begin(step);
   write_file_atomic(tmp / "model.safetensors", std::string(1000, static_cast<char>('a' + step)));
+  write_file_atomic(tmp / "config.json", "{}");
   proto::TrainingState st;
   st.set_step(step);
   s.commit(step, st, keep);

@@ -11,10 +11,16 @@ rank 0, on h1; workers, ranks 1 and 2, on h2 and h3; TCP only):
   1. the same job: per-step losses bit-identical to the one-host run (same ranks, same reduction
      order), and each worker host's veth received at least one full gradient per step (a sum
      all-reduce between two ranks cannot do with less), so the collectives crossed real links;
-  2. the same job again, with h3's link cut after the step-10 checkpoint: mpirun stops the job with
-     an error naming the lost host h3, which its job map shows holds rank 2; then, with the link
-     back, `--resume auto` continues from the last checkpoint and ends with the uninterrupted run's
-     final loss and bit-identical final weights.
+  2. the same job again, with the worker process on h2 (rank 1) stopped with SIGSTOP after the
+     step-10 checkpoint: the coordinator, which hears no more heartbeats from it, ends the job
+     with exit status 4 within [coordinator] heartbeat_timeout_s (3 s here) plus a margin, naming
+     rank 1 on host h2 and the ranks still alive, and writes FAILED.json; the launcher ends the
+     stopped process (else the test does, by PID);
+  3. the same job again, with h3's link cut after the step-10 checkpoint: the coordinator names
+     rank 2 on host h3 itself (exit status 4; mpirun's keepalive is set longer than the heartbeat
+     timeout for this, LOONG_NETNS_KEEPALIVE_S), and the host matches mpirun's job map; then,
+     with the link back, `--resume auto` continues from the last checkpoint and ends with the
+     uninterrupted run's final loss and bit-identical final weights.
 Everything made (namespaces, processes inside them) is removed at the end, also on failure, on
 SIGTERM/SIGINT, and at the start if an earlier run of this WORKDIR was killed. Exit 77 (skipped,
 reason printed) when network namespaces cannot be made here (not root, no `ip netns`).
@@ -36,12 +42,16 @@ LOONG, REPO, WORK = sys.argv[1:4]
 WORK = os.path.abspath(WORK)
 HOSTS = ["h1", "h2", "h3"]
 STEPS, EVERY = 40, 10
+HEARTBEAT_TIMEOUT_S = 3  # [coordinator] heartbeat_timeout_s of the jobs across the hosts
+EXIT_WORKER_SILENT = 4   # coordinator/worker_liveness.h, docs/operations.md
 check = Checks()
 # Namespace names: a prefix per work directory, so that runs from different build directories do
 # not meet, and a run killed before its cleanup is cleaned up by the next run of the same one.
 PREFIX = f"lc{zlib.crc32(WORK.encode()) % 100000:05d}-"
+# Keepalive probes start after 10 s idle: a cut link is then ours to name (after the 3 s heartbeat
+# timeout) before mpirun notices its lost daemon (~13 s).
 ENV = dict(os.environ, LOONG_NETNS_PREFIX=PREFIX, LOONG_NETNS_SUBNET="10.213.7", LOONG_NETNS_TIMEOUT="240",
-           OMP_NUM_THREADS="1")
+           LOONG_NETNS_KEEPALIVE_S="10", OMP_NUM_THREADS="1")
 HOSTS_SCRIPT = os.path.join(REPO, "cluster", "netns", "hosts")
 NETNS_MPIRUN = os.path.join(REPO, "cluster", "netns", "mpirun")
 
@@ -111,6 +121,45 @@ def losses(checkpoint_dir):
     return {s["step"]: s["loss"] for run in train_log(checkpoint_dir) for s in run["steps"]}
 
 
+def our_error(out):
+    """The coordinator's error lines (`loong train: error: ...`)."""
+    return [l for l in out.splitlines() if "loong train: error:" in l]
+
+
+def failure_record(checkpoint_dir):
+    path = os.path.join(checkpoint_dir, "FAILED.json")
+    return json.load(open(path)) if os.path.exists(path) else {}
+
+
+def train_pids(host):
+    """PIDs of `loong train` processes inside the host's namespace."""
+    pids = []
+    for pid in subprocess.run(["ip", "netns", "pids", PREFIX + host], capture_output=True, text=True).stdout.split():
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if argv and argv[0] == LOONG.encode() and b"train" in argv:
+            pids.append(int(pid))
+    return pids
+
+
+def running(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((l.split()[1] for l in f if l.startswith("State:")), "") != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for_checkpoint(proc, checkpoint_dir, step, seconds=240):
+    path = checkpoint_file(checkpoint_dir, step, "DONE")
+    t = time.time()
+    while not os.path.exists(path) and proc.poll() is None and time.time() - t < seconds:
+        time.sleep(0.05)
+    return os.path.exists(path)
+
+
 def namespaces_usable():
     probe = f"{PREFIX}probe"
     r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
@@ -139,7 +188,8 @@ def main():
     print(f"corpus built in {time.time() - t0:.1f} s", flush=True)
 
     def job(name):
-        return write_job(os.path.join(WORK, name + ".toml"), db, os.path.join(WORK, name), STEPS, EVERY)
+        return write_job(os.path.join(WORK, name + ".toml"), db, os.path.join(WORK, name), STEPS, EVERY,
+                         f"[coordinator]\nheartbeat_timeout_s = {HEARTBEAT_TIMEOUT_S}\n")
 
     print("0. reference: the job on one host (loopback)")
     ref = os.path.join(WORK, "reference")
@@ -183,31 +233,80 @@ def main():
                                             f"({rx} >= {STEPS} x {grad_bytes} bytes)")
         check(after["h1"][1] > before["h1"][1], "h1 (the coordinator) sent work units over its link")
 
-        print("2. h3's link cut mid-run, then resumed")
+        print(f"2. the worker on h2 stopped (SIGSTOP) mid-run (heartbeat timeout {HEARTBEAT_TIMEOUT_S} s)")
+        stopped = os.path.join(WORK, "stopped")
+        proc = start_netns(job("stopped"))
+        stopped_pids = []
+        try:
+            check(wait_for_checkpoint(proc, stopped, EVERY), f"the job reached its step-{EVERY} checkpoint")
+            stopped_pids = train_pids("h2")
+            check(len(stopped_pids) == 1, f"one loong process runs on h2 (rank 1): {stopped_pids}")
+            for pid in stopped_pids:
+                os.kill(pid, signal.SIGSTOP)
+            t_stop = time.time()
+            rc, out = finish(proc, 120)
+            took = time.time() - t_stop
+            check(rc == EXIT_WORKER_SILENT and HEARTBEAT_TIMEOUT_S <= took < HEARTBEAT_TIMEOUT_S + 30,
+                  f"the job exits with status {EXIT_WORKER_SILENT} {took:.1f} s after the stop (got {rc}; "
+                  f"timeout {HEARTBEAT_TIMEOUT_S} s, margin 30 s)")
+            errors = our_error(out)
+            print("    " + (errors[0] if errors else "(no error line from the coordinator)"))
+            check(len(errors) == 1 and "worker rank 1 on host h2" in errors[0] and "stopped answering" in errors[0]
+                  and "alive: rank 0 on host h1 (coordinator) and rank 2 on host h3" in errors[0],
+                  "the coordinator's error names rank 1 on host h2, and ranks 0 (h1) and 2 (h3) as alive")
+            if not errors:
+                show_tail(out)
+            failed = failure_record(stopped)
+            last = failed.get("last_checkpoint", "")
+            check([(r["rank"], r["host"]) for r in failed.get("silent", [])] == [(1, "h2")] and
+                  os.path.dirname(last) == stopped and os.path.exists(os.path.join(last, "DONE")) and
+                  last >= os.path.join(stopped, f"step_{EVERY:08d}"),
+                  f"FAILED.json names rank 1 on h2 and a complete checkpoint at or after step {EVERY} "
+                  f"({failed.get('silent')}, {last})")
+            t = time.time()
+            while any(running(p) for p in stopped_pids) and time.time() - t < 20:
+                time.sleep(0.1)
+            left = [p for p in stopped_pids if running(p)]
+            check(not left, f"the launcher ended the stopped process (still there: {left})")
+        finally:
+            for pid in stopped_pids:  # ours to clean up, by PID, whatever happened above
+                for sig in (signal.SIGCONT, signal.SIGKILL):
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+        print("3. h3's link cut mid-run, then resumed")
+        # After the coordinator's MPI_Abort, mpirun waits for h3's daemon to confirm the kill; with
+        # that message unacknowledged, TCP keepalive no longer applies and Linux retransmits for
+        # ~15 min (tcp_retries2 = 15). The launch host gives up after ~6 s instead (4 retries), as a
+        # cluster tuned for fast failure would (docs/operations.md).
+        subprocess.run(["ip", "netns", "exec", PREFIX + "h1", "sysctl", "-qw", "net.ipv4.tcp_retries2=4"], check=True)
         cut = os.path.join(WORK, "cut")
         t = time.time()
         proc = start_netns(job("cut"))
-        first = checkpoint_file(cut, EVERY, "DONE")
-        while not os.path.exists(first) and proc.poll() is None and time.time() - t < 240:
-            time.sleep(0.05)
-        check(os.path.exists(first), f"the job reached its step-{EVERY} checkpoint")
+        check(wait_for_checkpoint(proc, cut, EVERY), f"the job reached its step-{EVERY} checkpoint")
         subprocess.run(["ip", "-n", PREFIX + "h3", "link", "set", "eth0", "down"], check=True)
         t_cut = time.time()
         rc, out = finish(proc, 120)
         stopped_s = time.time() - t_cut
-        done_steps = sorted(int(n[5:]) for n in os.listdir(cut) if n.startswith("step_"))
-        check(rc != 0 and STEPS not in done_steps,
-              f"the job stopped {stopped_s:.1f} s after the cut, before its end (exit {rc}, last checkpoint "
-              f"step {done_steps[-1] if done_steps else None})")
-        lost = re.search(r"Remote daemon: *\S+ on node (\w+)", out)
-        check(lost is not None and lost.group(1) == "h3", f"the error names the lost host: "
-                                                          f"{lost.group(0) if lost else 'none found'}")
-        ranks_on_lost = job_map(out).get(lost.group(1), []) if lost else []
-        check(ranks_on_lost == [2], f"mpirun's job map places rank {ranks_on_lost} (worker 2) on the lost host")
-        if not (lost and ranks_on_lost):
+        done_steps = sorted(int(n[5:]) for n in os.listdir(cut) if n.startswith("step_") and len(n) == 13)
+        check(rc == EXIT_WORKER_SILENT and STEPS not in done_steps,
+              f"the job stopped {stopped_s:.1f} s after the cut with status {EXIT_WORKER_SILENT}, before its end "
+              f"(exit {rc}, last checkpoint step {done_steps[-1] if done_steps else None})")
+        errors = our_error(out)
+        print("    " + (errors[0] if errors else "(no error line from the coordinator)"))
+        named = re.search(r"worker rank (\d+) on host (\w+) \(silent [0-9.]+ s\) stopped answering",
+                          errors[0] if errors else "")
+        check(len(errors) == 1 and named is not None and named.groups() == ("2", "h3"),
+              "the coordinator's error names the lost rank and host: rank 2 on h3")
+        check(named is not None and int(named.group(1)) in placement.get(named.group(2), []),
+              f"mpirun's job map agrees (rank 2 ran on h3: {placement})")
+        if not named:
             show_tail(out)
-        print(f"    mpirun: {' '.join(l.strip() for l in out.splitlines() if 'lost communication' in l)} "
-              f"{lost.group(0) if lost else ''} -> ranks {ranks_on_lost}")
         # Whatever the lost host still runs (nothing, normally: its daemon gives up too) is stopped
         # before the link comes back, as a restarted node would be.
         pids = subprocess.run(["ip", "netns", "pids", PREFIX + "h3"], capture_output=True, text=True).stdout.split()

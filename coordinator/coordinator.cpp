@@ -247,7 +247,10 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
     // Every scheme's weights sum to the video-token count of a sample (worker/sequence_format.h).
     unit.set_normalizer(static_cast<double>(S) * (stage.latent_frames * shape.tokens_per_frame() + 1));
     const double lr = stage.schedule().at(in_stage);
-    unit.set_inject_nonfinite(static_cast<int64_t>(state.step()) + 1 == job_.nonfinite_at_step);
+    const int64_t one_based = static_cast<int64_t>(state.step()) + 1;
+    unit.set_inject_nonfinite(job_.nonfinite_at_step > 0 && one_based >= job_.nonfinite_at_step &&
+                              one_based < job_.nonfinite_at_step + job_.nonfinite_steps);
+    unit.set_inject_nonfinite_dp_rank(job_.nonfinite_dp_rank);
     unit.set_lr(lr);
     const uint64_t first = state.consumed_samples(si);
     for (int64_t i = 0; i < S; ++i) {

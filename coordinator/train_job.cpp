@@ -49,6 +49,8 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
                                  "metrics.address",
                                  "metrics.port",
                                  "debug.nonfinite_at_step",
+                                 "debug.nonfinite_steps",
+                                 "debug.nonfinite_dp_rank",
                                  "debug.step_delay_ms",
                                  "metrics.job_name",
                                  "metrics.targets_dir",
@@ -111,6 +113,8 @@ TrainJob TrainJob::from_toml(const TomlConfig& c) {
   j.metrics_address = c.get_string("metrics.address", "127.0.0.1");
   j.metrics_port = c.get_int("metrics.port", 0, 0, 65535);
   j.nonfinite_at_step = c.get_int("debug.nonfinite_at_step", -1);
+  j.nonfinite_steps = c.get_int("debug.nonfinite_steps", 1, 1);
+  j.nonfinite_dp_rank = static_cast<int>(c.get_int("debug.nonfinite_dp_rank", -1, -1, 1 << 20));
   j.step_delay_ms = c.get_int("debug.step_delay_ms", 0, 0, 60000);
   j.metrics_job_name = c.get_string("metrics.job_name", "loong");
   j.metrics_targets_dir = c.get_string("metrics.targets_dir", "");

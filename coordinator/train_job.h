@@ -61,6 +61,8 @@ struct TrainJob {
   double metrics_peak_flops = 0;           // per worker, for the utilisation gauge (0 = off)
   // [debug] fault injection for tests: poison the gradient of this global step (1-based; -1 off)
   int64_t nonfinite_at_step = -1;
+  int64_t nonfinite_steps = 1;  // poisoned steps from nonfinite_at_step on
+  int nonfinite_dp_rank = -1;   // the one dp rank that poisons its gradient; -1: every rank
   // [debug] milliseconds the coordinator waits before each training step, so a test can signal a
   // run that is still going (a tiny job otherwise finishes within the test's polling interval)
   int64_t step_delay_ms = 0;

@@ -94,7 +94,9 @@ proto::StepReport VideoWorker::run_batch(const proto::WorkUnit& unit, bool train
   for (int64_t m = 0; m < M; ++m) mbs.push_back({tokens[m].data(), targets[m].data(), weights[m].data()});
   const double data_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
-  if (train && unit.inject_nonfinite()) trainer_->poison_next_step();
+  if (train && unit.inject_nonfinite() &&
+      (unit.inject_nonfinite_dp_rank() < 0 || unit.inject_nonfinite_dp_rank() == dp_rank))
+    trainer_->poison_next_step();
   StepResult r =
       train ? trainer_->step(mbs, per_mb, L, static_cast<float>(unit.normalizer()), static_cast<float>(unit.lr()))
             : trainer_->evaluate(mbs, per_mb, L);

@@ -267,22 +267,39 @@ def main():
         print(out2)
     compare_with_reference(ref_dir, d, "SIGTERM", at_stop[-1] if at_stop else -1)
 
-    print("3. non-finite gradient at step 3 (single process)")
-    d, cfg = job("nonfinite", "[debug]\nnonfinite_at_step = 3\n")
+    print("3. non-finite gradient at step 3 on one of two data-parallel ranks")
+    d, cfg = job("nonfinite", "[debug]\nnonfinite_at_step = 3\nnonfinite_dp_rank = 1\n")
     with open(cfg) as f:
-        text = f.read().replace("dp = 2", "dp = 1").replace("every = 2", "every = 1")
+        text = f.read().replace("every = 2", "every = 1")
     with open(cfg, "w") as f:
         f.write(text)
-    rc, out = run(cfg, np=1)
+    rc, out = run(cfg, np=3)
     check(rc == 0, f"run with a poisoned step completes (exit {rc})")
     steps = log_sections(d)[0]["steps"]
-    check(steps[2]["skipped"] and not steps[1]["skipped"] and not steps[3]["skipped"], "step 3 is reported skipped")
-    s2 = read_bytes(os.path.join(d, "ckpt", "step_00000002", "model.safetensors"))
-    s3 = read_bytes(os.path.join(d, "ckpt", "step_00000003", "model.safetensors"))
-    s4 = read_bytes(os.path.join(d, "ckpt", "step_00000004", "model.safetensors"))
-    check(s2 == s3, "weights after the skipped step equal those before it")
-    check(s3 != s4, "the next step updates the weights again")
+    check(len(steps) == 12 and steps[2]["skipped"] and not any(s["skipped"] for i, s in enumerate(steps) if i != 2),
+          "exactly step 3 is reported skipped (the poisoned rank's NaN reached the other rank's decision)")
+    ck = lambda k, f: read_bytes(os.path.join(d, "ckpt", f"step_{k:08d}", f))
+    check(ck(2, "model.safetensors") == ck(3, "model.safetensors"), "weights after the skipped step equal those before it")
+    check(ck(2, "optimizer.safetensors") == ck(3, "optimizer.safetensors"),
+          "optimizer moments and its step counter after the skipped step equal those before it")
+    check(ck(3, "model.safetensors") != ck(4, "model.safetensors"), "the next step updates the weights again")
+    check(proto_varint_field(ck(3, "training_state.pb"), 5) == 1, "the checkpoint counts one skipped step")
     check("update skipped" in out, "the skip is logged")
+
+    print("3b. a run that only skips stops: consecutive non-finite steps")
+    d, cfg = job("diverged", "[debug]\nnonfinite_at_step = 3\nnonfinite_steps = 100\n")
+    with open(cfg) as f:
+        text = f.read().replace("every = 2", "every = 1").replace("eval_every = 0", "eval_every = 0\nmax_consecutive_skips = 3")
+    with open(cfg, "w") as f:
+        f.write(text)
+    rc, out = run(cfg, np=3)
+    check(rc == 5, f"the job stops with the diverged status 5 (got {rc})")
+    check("3 consecutive steps had a non-finite loss or gradient" in out and "step_00000004" in out,
+          "the error counts the steps and names the last good checkpoint")
+    ckpts = sorted(n for n in os.listdir(os.path.join(d, "ckpt")) if n.startswith("step_") and not n.endswith(".tmp"))
+    check(ckpts and ckpts[-1] == "step_00000004", f"no checkpoint after the third skipped step (newest: {ckpts[-1:]})")
+    events = [json.loads(l) for l in open(os.path.join(d, "ckpt", "train_log.jsonl")) if '"event"' in l]
+    check(any(e.get("event") == "diverged" and e.get("step") == 5 for e in events), "the log records the divergence at step 5")
 
     print("4. corrupt records")
     d, cfg = job("corrupt")

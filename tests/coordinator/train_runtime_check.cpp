@@ -45,6 +45,9 @@ int main(int argc, char** argv) {
     o.metrics = !metrics_targets.empty();
     o.pid_dir = (std::filesystem::path(job.checkpoint_dir) / "pids").string();
     rc = run_training_job(job, source, o);
+  } catch (const DivergedError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    MPI_Abort(MPI_COMM_WORLD, kExitNonFinite);  // the status `loong train` gives it
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     MPI_Abort(MPI_COMM_WORLD, 1);

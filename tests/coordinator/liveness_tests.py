@@ -25,6 +25,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -64,6 +65,17 @@ def kill_leftovers(pids):
                 pass
 
 
+def finish(p, timeout=60):
+    """The job's (exit status, output); a job still running after `timeout` s is killed (status None)."""
+    try:
+        out, _ = p.communicate(timeout=timeout)
+        return p.returncode, out
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        return None, out + f"\n(test: killed after {timeout} s)"
+
+
 def rank_pids(d):
     return {r: int(open(os.path.join(d, "ckpt", "pids", str(r))).read()) for r in range(3)}
 
@@ -95,10 +107,9 @@ def main():
         pids = list(rank_pids(d).values())
         os.kill(pids[2], signal.SIGSTOP)
         t_stop = time.time()
-        out, _ = p.communicate(timeout=60)
+        rc, out = finish(p)
         took = time.time() - t_stop
-        check(p.returncode == EXIT_WORKER_SILENT,
-              f"the job exits with status {EXIT_WORKER_SILENT} (got {p.returncode}, {took:.1f} s after the stop)")
+        check(rc == EXIT_WORKER_SILENT, f"the job exits with status {EXIT_WORKER_SILENT} (got {rc}, {took:.1f} s after the stop)")
         # Not before the timeout (the coordinator waited for it), and not by the launcher's backstop.
         check(HEARTBEAT_TIMEOUT_S <= took < HEARTBEAT_TIMEOUT_S + 30,
               f"it stopped {took:.1f} s after SIGSTOP: after the {HEARTBEAT_TIMEOUT_S} s heartbeat timeout, "
@@ -155,9 +166,9 @@ def main():
         pids = list(rank_pids(d).values())
         os.kill(pids[0], signal.SIGKILL)
         t_kill = time.time()
-        out, _ = p.communicate(timeout=60)
-        check(p.returncode != 0, f"mpirun ends the job with an error (exit {p.returncode}, "
-                                 f"{time.time() - t_kill:.1f} s after the kill)")
+        rc, out = finish(p)
+        check(rc is not None and rc != 0, f"mpirun ends the job with an error (exit {rc}, "
+                                          f"{time.time() - t_kill:.1f} s after the kill)")
         left = wait_gone(pids)
         check(not left, f"no worker outlives the coordinator (still running: {left})")
     finally:

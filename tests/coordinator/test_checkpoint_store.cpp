@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "coordinator/checkpoint_store.h"
+#include "core/error.h"
 #include "core/fs.h"
 
 namespace fs = std::filesystem;
@@ -51,4 +52,50 @@ TEST(CheckpointStore, KeepsTheNewestK) {
   EXPECT_TRUE(fs::exists(s.dir_for(4)));
   EXPECT_TRUE(fs::exists(s.dir_for(5)));
   EXPECT_FALSE(CheckpointStore(fresh("empty")).latest_valid().has_value());
+}
+
+TEST(CheckpointStore, ChecksumsOfTheWrongShapeAreSkippedNotFatal) {
+  CheckpointStore s(fresh("shape"));
+  for (uint64_t k : {2, 4}) write_checkpoint(s, k, 10);
+  for (const char* bad : {"[1,2,3]", "{\"model.safetensors\": 7, \"training_state.pb\": \"1\"}", "\"text\"", "{"}) {
+    write_file_atomic(s.dir_for(4) / "checksums.json", bad);
+    const std::string why = CheckpointStore::validate(s.dir_for(4));
+    EXPECT_NE(why.find("checksums.json"), std::string::npos) << bad << " -> " << why;
+    std::vector<std::string> skipped;
+    const auto best = s.latest_valid(&skipped);
+    ASSERT_TRUE(best.has_value()) << bad;
+    EXPECT_EQ(*best, s.dir_for(2)) << "--resume auto uses the older good checkpoint for checksums.json = " << bad;
+    ASSERT_EQ(skipped.size(), 1u);
+  }
+  EXPECT_NE(CheckpointStore::validate(s.dir_for(9)).find("does not exist"), std::string::npos);
+  const fs::path plain = fresh("plain");
+  fs::create_directories(plain);
+  EXPECT_NE(CheckpointStore::validate(plain).find("not a checkpoint directory"), std::string::npos);
+}
+
+TEST(CheckpointStore, AMissingPipelineShardIsDetectedAndNeverCommitted) {
+  CheckpointStore s(fresh("shards"));
+  auto tmp = s.begin(3);
+  write_file_atomic(tmp / "config.json", "{}");
+  write_file_atomic(tmp / "model-00001-of-00002.safetensors", std::string(100, 'a'));
+  write_file_atomic(tmp / "model-00002-of-00002.safetensors", std::string(100, 'b'));
+  write_file_atomic(tmp / "model.safetensors.index.json",
+                    R"({"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})");
+  fs::remove(tmp / "model-00002-of-00002.safetensors");  // the second stage's writer died
+  proto::TrainingState st;
+  st.set_step(3);
+  try {
+    s.commit(3, st, 10);
+    FAIL() << "an incomplete checkpoint must not be committed";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("shard model-00002-of-00002.safetensors"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(s.dir_for(3) / "DONE"));
+  // A committed checkpoint that later loses a shard (checksums.json of an older version covered
+  // only the files present) is not valid either.
+  write_file_atomic(tmp / "model-00002-of-00002.safetensors", std::string(100, 'b'));
+  s.commit(3, st, 10);
+  ASSERT_EQ(CheckpointStore::validate(s.dir_for(3)), "");
+  fs::remove(s.dir_for(3) / "model-00002-of-00002.safetensors");
+  EXPECT_NE(CheckpointStore::validate(s.dir_for(3)).find("model-00002-of-00002.safetensors"), std::string::npos);
 }

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <limits>
 #include <random>
 
 #include "core/error.h"
@@ -132,4 +134,87 @@ TEST(ImageMetrics, PsnrAndSsimOfKnownCases) {
   EXPECT_NEAR(ssim(a.data(), b.data(), 1, 8, 8), 1.0, 1e-12);
   for (auto& x : b) x = 110;  // MSE 100 -> 10 log10(255^2/100) = 28.13 dB
   EXPECT_NEAR(psnr(a.data(), b.data(), 192), 28.1308, 1e-3);
+}
+
+namespace {
+std::filesystem::path fresh_tok_dir(const std::string& name) {
+  const auto d = std::filesystem::temp_directory_path() / ("loong_toksave_" + std::to_string(::getpid())) / name;
+  std::filesystem::remove_all(d);
+  return d;
+}
+// Copies the files of a saved tokenizer into `dir/.save` and marks it committed, as a save that was
+// killed after its commit point and before all of its files were moved into place leaves it.
+void stage_committed_save(const std::filesystem::path& from, const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  const fs::path pending = dir / VideoTokenizer::kStagingDir;
+  fs::create_directories(pending);
+  for (const char* f : {"tokenizer.safetensors", "tokenizer_optimizer.safetensors", "tokenizer.json", "checksums.json"})
+    fs::copy_file(from / f, pending / f, fs::copy_options::overwrite_existing);
+  std::ofstream(pending / "DONE").flush();
+}
+}  // namespace
+
+TEST(VideoTokenizer, AnInterruptedSaveIsRolledForwardNeverMixed) {
+  namespace fs = std::filesystem;
+  VideoTokenizer a(small(), 11), b(small(), 12);
+  ASSERT_NE(a.fingerprint(), b.fingerprint());
+  const fs::path dir = fresh_tok_dir("rollforward"), other = fresh_tok_dir("other");
+  a.save(dir);
+  b.save(other);
+  // Killed after the commit point, when only the weights had been moved into place: the directory
+  // holds b's weights beside a's tokenizer.json, and the committed set is still staged.
+  stage_committed_save(other, dir);
+  fs::rename(dir / VideoTokenizer::kStagingDir / "tokenizer.safetensors", dir / "tokenizer.safetensors");
+  const VideoTokenizer loaded = VideoTokenizer::load(dir);
+  EXPECT_EQ(loaded.fingerprint(), b.fingerprint()) << "the committed save must win, whole";
+  EXPECT_FALSE(fs::exists(dir / VideoTokenizer::kStagingDir));
+  EXPECT_EQ(VideoTokenizer::load(dir).fingerprint(), b.fingerprint());
+
+  // A save killed before its commit point (staging not marked DONE) leaves the previous save whole.
+  const fs::path dir2 = fresh_tok_dir("uncommitted");
+  a.save(dir2);
+  stage_committed_save(other, dir2);
+  fs::remove(dir2 / VideoTokenizer::kStagingDir / "DONE");
+  EXPECT_EQ(VideoTokenizer::load(dir2).fingerprint(), a.fingerprint()) << "an uncommitted save is ignored";
+  a.save(dir2);  // and discarded by the next save
+  EXPECT_FALSE(fs::exists(dir2 / VideoTokenizer::kStagingDir));
+  EXPECT_EQ(VideoTokenizer::load(dir2).fingerprint(), a.fingerprint());
+}
+
+TEST(VideoTokenizer, FilesFromDifferentSavesAreRefusedByTheirChecksums) {
+  namespace fs = std::filesystem;
+  VideoTokenizer a(small(), 21), b(small(), 22);
+  const fs::path dir = fresh_tok_dir("mixed"), other = fresh_tok_dir("mixed_other");
+  a.save(dir);
+  b.save(other);
+  fs::copy_file(other / "tokenizer.safetensors", dir / "tokenizer.safetensors", fs::copy_options::overwrite_existing);
+  try {
+    VideoTokenizer::load(dir);
+    FAIL() << "weights of another save must not load beside this save's files";
+  } catch (const loong::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.safetensors does not match checksums.json"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(VideoTokenizer, NonFiniteWeightsAreNeverSavedNorLoaded) {
+  namespace fs = std::filesystem;
+  VideoTokenizer a(small(), 31);
+  const fs::path dir = fresh_tok_dir("nan");
+  a.save(dir);
+  const std::string before = a.fingerprint();
+  a.params().params()[5] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(a.save(dir), loong::DivergedError);
+  EXPECT_EQ(VideoTokenizer::load(dir).fingerprint(), before) << "the refused save left the previous one in place";
+  // NaN weights written by other means (a file edited or produced elsewhere) are refused on load.
+  const fs::path dir2 = fresh_tok_dir("nan_file");
+  VideoTokenizer(small(), 32).save(dir2);
+  a.params().save(dir2 / "tokenizer.safetensors");
+  fs::remove(dir2 / "checksums.json");  // as a tokenizer saved before checksums existed
+  try {
+    VideoTokenizer::load(dir2);
+    FAIL() << "NaN weights must not load";
+  } catch (const loong::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
+  }
 }

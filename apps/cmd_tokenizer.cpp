@@ -210,7 +210,9 @@ void run_train(const std::string& db, const std::string& config, const std::stri
   const bool resume = fs::exists(fs::path(out) / "tokenizer.json");
   tok::VideoTokenizer t = resume ? tok::VideoTokenizer::load(out) : tok::VideoTokenizer(job.config, job.seed);
   if (resume) spdlog::info("resuming tokenizer training from {} at step {}", out, t.steps_taken());
-  tok::CorpusClipSampler train(corpus, "train", static_cast<int32_t>(job.frames), job.seed + t.steps_taken());
+  // The window sequence of an uninterrupted run: a resume at step s skips the s batches drawn.
+  tok::CorpusClipSampler train(corpus, "train", static_cast<int32_t>(job.frames), job.seed);
+  train.skip(t.steps_taken() * job.batch);
   const ops::WarmupCosineSchedule sched{job.optim.lr, job.min_lr, job.warmup, job.steps};
   std::unique_ptr<MetricsEndpoint> endpoint = metrics_flags.start();
   std::unique_ptr<TokenizerTrainMetrics> metrics;

@@ -16,6 +16,9 @@ class CorpusClipSampler {
   CorpusClipSampler(const CorpusReader& corpus, const std::string& split, int32_t frames, uint64_t seed);
   // The next `n` windows (random clip, random start aligned to 4 frames so latent frames line up).
   std::vector<uint8_t> next(int64_t n);
+  // Advances past `n` windows exactly as next(n) would (two draws each), without reading them: a
+  // resumed training run continues the sequence of the run it resumes.
+  void skip(int64_t n) { rng_.discard(2 * static_cast<unsigned long long>(n)); }
   // Window `i` of a fixed, reproducible evaluation set (clip i mod count, from frame 0).
   std::vector<uint8_t> fixed(int64_t first, int64_t n) const;
   int64_t clips() const { return static_cast<int64_t>(ids_.size()); }

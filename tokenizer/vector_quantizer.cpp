@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -165,6 +166,24 @@ void VectorQuantizer::seed_codes(const std::vector<int64_t>& which, std::vector<
       d2[m] = d2[m] < 0 ? s : std::min(d2[m], s);
     }
   }
+}
+
+std::string VectorQuantizer::rng_state() const {
+  std::ostringstream out;
+  out << rng_;
+  return out.str();
+}
+
+void VectorQuantizer::restore(std::vector<float> usage, const std::string& rng, const std::string& where) {
+  if (static_cast<int64_t>(usage.size()) != config_.codebook_size)
+    throw FormatError(where + ": quantizer usage has " + std::to_string(usage.size()) + " values, the codebook " +
+                      std::to_string(config_.codebook_size));
+  std::mt19937_64 engine;
+  std::istringstream in(rng);
+  in >> engine;
+  if (!in) throw FormatError(where + ": quantizer random state is not a std::mt19937_64 state");
+  usage_ = std::move(usage);
+  rng_ = engine;
 }
 
 int64_t VectorQuantizer::revive_dead_codes() {

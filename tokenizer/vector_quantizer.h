@@ -70,6 +70,11 @@ class VectorQuantizer {
   int64_t codes_in_use() const;
   double batch_perplexity() const { return perplexity_; }
   const std::vector<float>& usage() const { return usage_; }
+  // The state a resumed training run needs to revive codes as the uninterrupted run does: the
+  // usage average (K values) and the revival random engine, as text (std::mt19937_64's << form).
+  std::string rng_state() const;
+  // FormatError naming `where` when `usage` is not K values or `rng` is not an engine state.
+  void restore(std::vector<float> usage, const std::string& rng, const std::string& where);
 
  private:
   void codebook_rows(std::vector<float>& rows) const;  // normalised for cosine

@@ -232,6 +232,7 @@ void VideoTokenizer::save(const std::filesystem::path& dir) const {
     w.add_f32("exp_avg_sq." + t.name, t.shape, v_.data() + t.offset);
   }
   w.add_f32("quantizer.usage", {config_.quantizer.codebook_size}, quantizer_.usage().data());
+  w.set_metadata("quantizer.rng", quantizer_.rng_state());
   w.write(staging / "tokenizer_optimizer.safetensors");
   nlohmann::json j = {{"config", config_.to_json()}, {"steps", step_}};
   write_file_atomic(staging / "tokenizer.json", j.dump(2) + "\n");
@@ -317,6 +318,14 @@ VideoTokenizer::VideoTokenizer(const nlohmann::json& j, const std::filesystem::p
     for (const auto& nt : store_.tensors()) {
       f.read_f32("exp_avg." + nt.name, nt.shape, std::span<float>(m_.data() + nt.offset, nt.numel));
       f.read_f32("exp_avg_sq." + nt.name, nt.shape, std::span<float>(v_.data() + nt.offset, nt.numel));
+    }
+    // The quantizer's revival state, so that a resumed run revives codes as an uninterrupted one
+    // (saves without it, from before it was saved, resume with a fresh one).
+    const auto rng = f.metadata().find("quantizer.rng");
+    if (f.contains("quantizer.usage") && rng != f.metadata().end()) {
+      std::vector<float> usage(static_cast<size_t>(config_.quantizer.codebook_size));
+      f.read_f32("quantizer.usage", {config_.quantizer.codebook_size}, usage);
+      quantizer_.restore(std::move(usage), rng->second, opt_path.string());
     }
   }
 }

@@ -1,15 +1,18 @@
 #!/usr/bin/python3
 """`loong tokenizer train / eval / encode` on a real Moving-MNIST corpus, end to end.
 
-usage: tokenizer_cli_test.py LOONG_EXE REPO_DIR WORKDIR
+usage: tokenizer_cli_test.py LOONG_EXE REPO_DIR WORKDIR ENCODE_CHECK_EXE
 
   1. train for 3 steps, then again with --steps 5: the second run resumes (tokenizer.json says 5
-     steps, the log says it resumed) instead of starting over;
+     steps, the log says it resumed) instead of starting over, and its weights, optimizer moments
+     and code usage are bit-identical to those of a 5-step run straight through (read here from
+     the saved safetensors files), and differ from the 3-step ones;
   2. eval on the one held-out clip writes a PNG whose top row is the clip as the `ffmpeg` CLI
      decodes the source mp4, and whose halves give the PSNR that eval printed (computed here
      independently from the PNG bytes);
   3. encode writes a token record for every clip; a second encode skips them all (incremental);
-     `loong inspect` lists the tokenizer id;
+     the stored codes equal VideoTokenizer::encode on the same clips (ENCODE_CHECK_EXE, built on
+     the library); `loong inspect` lists the tokenizer id;
   4. bad input: a tokenizer whose config does not match its weights, clips of the wrong size, and a
      window length that is not 1 + 4k each fail with exit status 1 and a message naming the problem.
 """
@@ -23,7 +26,7 @@ import subprocess
 import sys
 import zlib
 
-LOONG, REPO, WORK = sys.argv[1:4]
+LOONG, REPO, WORK, ENCODE_CHECK = sys.argv[1:5]
 failures = []
 
 
@@ -42,6 +45,30 @@ def sh(*args):
     if r.returncode != 0:
         sys.exit(f"loong {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
     return r.stdout + r.stderr
+
+
+def safetensors_tensors(path):
+    """name -> (dtype, shape, raw bytes) of a safetensors file, read from the format (8-byte
+    little-endian header length, JSON header, data buffer) independently of the C++ writer."""
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name != "__metadata__":
+            b, e = info["data_offsets"]
+            out[name] = (info["dtype"], tuple(info["shape"]), data[b:e])
+    return out
+
+
+def saved_state(tok_dir):
+    """Every tensor a saved tokenizer holds: weights, optimizer moments, code usage."""
+    state = {}
+    for f in ("tokenizer.safetensors", "tokenizer_optimizer.safetensors"):
+        for name, t in safetensors_tensors(os.path.join(tok_dir, f)).items():
+            state[f + ":" + name] = t
+    return state
 
 
 def read_png_rgb(path):
@@ -91,13 +118,41 @@ def main():
     for split in ("train", "test"):
         sh("ingest", "--manifest", f"mm/{split}.csv", "--db", "corpus", "--clip-frames", "17", "--no-progress")
     cfg = f"{REPO}/configs/tokenizer_mnist.toml"
+    # For the resume comparison: the same config with a constant learning rate (min_lr = lr, no
+    # warmup), so that the schedule, whose length is --steps, is the same in a 3-step and a 5-step
+    # run; what remains to carry over a resume is the tokenizer's own state and the data position.
+    # Dead-code revival every 2 steps with a high dead threshold, so that steps 2 and 4 revive codes
+    # (the resumed run's revival needs the saved usage average and random state).
+    cfg_text = open(cfg).read()
+    edits = [("\nmin_lr = 2e-4", "\nmin_lr = 2e-3"), ("\nwarmup_steps = 50", "\nwarmup_steps = 0"),
+             ("\nrevive_every = 20", "\nrevive_every = 2"), ("\ndead_fraction = 0.03", "\ndead_fraction = 0.95")]
+    for old, new in edits:
+        assert old in cfg_text, f"configs/tokenizer_mnist.toml no longer has '{old.strip()}'"
+        cfg_text = cfg_text.replace(old, new)
+    cfg = os.path.join(WORK, "tokenizer_resume_test.toml")
+    with open(cfg, "w") as f:
+        f.write(cfg_text)
 
     print("1. train, then resume", flush=True)
     sh("tokenizer", "train", "--db", "corpus", "--config", cfg, "--out", "tok", "--steps", "3")
     check(json.load(open("tok/tokenizer.json")).get("steps") == 3, "tokenizer.json records 3 steps")
+    after3 = saved_state("tok")
     log = sh("tokenizer", "train", "--db", "corpus", "--config", cfg, "--out", "tok", "--steps", "5")
     check("resuming" in log and "at step 3" in log, "the second train resumes at step 3")
     check(json.load(open("tok/tokenizer.json")).get("steps") == 5, "tokenizer.json records 5 steps after resuming")
+    sh("tokenizer", "train", "--db", "corpus", "--config", cfg, "--out", "tok_straight", "--steps", "5")
+    resumed, straight = saved_state("tok"), saved_state("tok_straight")
+    moments = [k for k in straight if ":exp_avg." in k or ":exp_avg_sq." in k]
+    weights = [k for k in straight if k.startswith("tokenizer.safetensors:")]
+    check(len(weights) > 0 and len(moments) == 2 * len(weights),
+          f"the saved state has weights and both moments ({len(weights)} weights, {len(moments)} moments)")
+    differ = sorted(k for k in set(resumed) | set(straight) if resumed.get(k) != straight.get(k))
+    check(set(resumed) == set(straight) and not differ,
+          f"3 steps + resume + 2 steps = 5 steps straight, bit for bit, over {len(straight)} tensors "
+          f"(differing: {differ[:5]})")
+    moved = [k for k in weights + moments if after3.get(k) != straight.get(k)]
+    check(len(moved) == len(weights + moments),
+          f"steps 4-5 changed every weight and moment tensor ({len(moved)} of {len(weights + moments)})")
 
     print("2. eval and its side-by-side PNG", flush=True)
     out = sh("tokenizer", "eval", "--db", "corpus", "--tokenizer", "tok", "--clips", "1", "--frames", "17",
@@ -128,6 +183,10 @@ def main():
     check("encoded 7 clips, 0 already" in out, "first encode writes all 7 clips")
     out = sh("tokenizer", "encode", "--db", "corpus", "--tokenizer", "tok", "--id", "mm")
     check("encoded 0 clips, 7 already" in out, "second encode skips all 7")
+    r = subprocess.run([ENCODE_CHECK, "--db", "corpus", "--tokenizer", "tok", "--id", "mm"], capture_output=True,
+                       text=True)
+    check(r.returncode == 0 and "7 clips, 7 equal" in r.stdout,
+          "stored codes of all 7 clips equal VideoTokenizer::encode on the same clips: " + r.stdout.strip()[-300:])
     check(re.search(r"\bmm\b", sh("inspect", "--db", "corpus")) is not None, "inspect lists tokenizer id 'mm'")
 
     print("4. bad input", flush=True)

@@ -8,13 +8,17 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
+#include "coordinator/checkpoint_store.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/training_job_runner.h"
 #include "coordinator/worker_link.h"
 #include "core/error.h"
+#include "core/checksum.h"
 #include "core/fs.h"
+#include "core/safetensors.h"
 #include "dataloader/moving_mnist.h"
 #include "dataloader/text_tokens.h"
 #include "dataloader/video_decoder.h"
@@ -298,6 +302,34 @@ TEST_F(GenerateJobTest, DamagedCheckpointIsRefused) {
   expect_refused(r, "does not match its checksum");
   r.checkpoint = copy.parent_path();  // as a root: skipped, with the reason
   expect_refused(r, "sequence.json does not match its checksum");
+}
+
+TEST_F(GenerateJobTest, NonFiniteWeightsAreRefusedEvenWithValidChecksums) {
+  // A checkpoint committed with NaN weights (as versions before the save-side check could write):
+  // its checksums match, so only the weights themselves can tell.
+  const fs::path copy = root_ / "nan" / "step_00000008";
+  fs::create_directories(copy.parent_path());
+  fs::copy(root_ / "ckpt" / "step_00000008", copy, fs::copy_options::recursive);
+  LlamaModel m(load_llama_config(copy));
+  load_llama_weights(m, copy);
+  m.params()[m.params().size() / 2] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(save_llama(m, root_ / "nan" / "refused"), DivergedError) << "the save side refuses NaN weights";
+  SafetensorsWriter w;
+  for (const auto& t : m.tensors()) w.add_f32(t.name, t.shape, m.param(t));
+  w.write(copy / "model.safetensors");
+  auto sums = nlohmann::json::parse(read_file(copy / "checksums.json"));
+  sums["model.safetensors"] = std::to_string(file_checksum(copy / "model.safetensors"));
+  write_file_atomic(copy / "checksums.json", sums.dump());
+  ASSERT_EQ(CheckpointStore::validate(copy), "");
+  GenerateRequest r = request("nan");
+  r.checkpoint = copy;
+  try {
+    GenerateJob job(r);
+    FAIL() << "generation from NaN weights must be refused";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite values"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(r.out));
 }
 
 TEST_F(GenerateJobTest, CommandLineExitStatusAndOutput) {

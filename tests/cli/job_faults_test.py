@@ -15,6 +15,8 @@ Setup: three testsrc2 videos -> `loong ingest` -> `loong text train` -> a 1-step
      duplicate naming the first line, the summary counts 1 ingested, the corpus holds 1 video.
   4. A mistyped --db: `text train`, `text tokenize`, `tokenizer encode` exit 1 and create nothing.
   5. `generate` outputs that would overwrite each other or an input are refused before any work.
+  6. `inspect` on a copy of the corpus with one table file damaged (each in turn): exit 1 naming
+     the file, never a summary that reads as if the table were empty.
 """
 import json
 import os
@@ -251,7 +253,25 @@ def generate_collisions():
     check(r.returncode == 1 and "--fps" in r.stderr, f"--fps 1e6 is refused: {r.stderr.strip()[-160:]}")
 
 
+def corrupt_tables():
+    print("6. inspect on a corpus with a damaged table")
+    ssts = sorted(f for f in os.listdir(f"{W}/corpus") if f.endswith(".sst"))
+    check(len(ssts) >= 3, f"the corpus has tables to damage ({len(ssts)})")
+    for f in ssts:
+        shutil.rmtree(f"{W}/corrupt", ignore_errors=True)
+        shutil.copytree(f"{W}/corpus", f"{W}/corrupt")
+        path = f"{W}/corrupt/{f}"
+        data = bytearray(open(path, "rb").read())
+        for i in range(20, min(len(data) // 2, 400)):  # the first data block
+            data[i] ^= 0x5A
+        open(path, "wb").write(data)
+        r = run(["inspect", "--db", f"{W}/corrupt"])
+        check(r.returncode == 1 and "Corruption" in r.stderr and f in r.stderr,
+              f"damaged {f}: exit {r.returncode}, the error names the table file: {r.stderr.strip()[-160:]}")
+
+
 setup()
+corrupt_tables()
 two_jobs_one_checkpoint_dir()
 kill_during_tokenizer_saves()
 duplicate_manifest_lines()

@@ -289,6 +289,10 @@ void register_tokenizer(CLI::App& app) {
   eval->add_option("--frames", std::get<4>(*ev), "Frames per clip window (1 + 4k)")->capture_default_str();
   eval->add_option("--png", std::get<5>(*ev), "Write a side-by-side PNG of the first clip here");
   eval->callback([ev] {
+    if (std::get<3>(*ev) < 1) throw InputError("--clips " + std::to_string(std::get<3>(*ev)) + ": must be at least 1");
+    if (std::get<4>(*ev) < 1 || (std::get<4>(*ev) - 1) % 4 != 0)
+      throw InputError("--frames " + std::to_string(std::get<4>(*ev)) + ": must be 1 + 4k");
+    if (!std::get<5>(*ev).empty()) prepare_output_file(std::get<5>(*ev), "--png");
     CorpusReader corpus(std::get<0>(*ev));
     auto t = tok::VideoTokenizer::load(std::get<1>(*ev));
     tok::CorpusClipSampler s(corpus, std::get<2>(*ev), static_cast<int32_t>(std::get<4>(*ev)), 0);

@@ -17,7 +17,7 @@ void register_train(CLI::App& app) {
   struct Options {
     std::string config, resume;
     int64_t stop_after = -1;
-    int tp = 0, pp = 0, dp = 0;
+    int tp = -1, pp = -1, dp = -1;  // -1: not given
     bool no_metrics = false;
   };
   auto o = std::make_shared<Options>();
@@ -46,6 +46,8 @@ void register_train(CLI::App& app) {
       MpiSession mpi(nullptr, nullptr);
       try {
         TrainJob job = TrainJob::from_toml(TomlConfig::parse_file(o->config));
+        for (const auto& [flag, v] : {std::pair{"--tp", o->tp}, {"--pp", o->pp}, {"--dp", o->dp}})
+          if (v != -1 && v < 1) throw ConfigError(std::string(flag) + " " + std::to_string(v) + ": must be at least 1");
         if (o->tp > 0) job.layout.tp = o->tp;
         if (o->pp > 0) job.layout.pp = o->pp;
         if (o->dp > 0) job.layout.dp = o->dp;

@@ -349,7 +349,7 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
       stop.set_kind(proto::WorkUnit::STOP);
       execute(stop);
       bar.finish("stopped");
-      return sig ? 3 : 0;
+      return sig ? kExitCheckpointedOnSignal : 0;
     }
   }
   bar.finish("done");

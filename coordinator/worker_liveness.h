@@ -26,9 +26,7 @@
 
 namespace loong {
 
-// `loong train` exit status when a worker stopped answering or a work unit ran past its deadline:
-// the last committed checkpoint is intact; the Slurm scripts requeue on it (docs/operations.md).
-inline constexpr int kExitWorkerSilent = 4;
+// kExitWorkerSilent (core/error.h) is the status a silent worker ends the job with.
 
 struct LivenessSettings {
   double heartbeat_timeout_s = 30;   // a worker unheard for this long (while the coordinator waits) is lost

@@ -50,8 +50,12 @@ class DivergedError : public Error {
   using Error::Error;
 };
 
-// Exit statuses of `loong` besides 0 and 1 (documented in docs/operations.md).
+// Exit statuses of `loong` besides 0 and 1 (documented in docs/operations.md). 2 is a malformed
+// command line (apps/main.cpp) and, for `loong ingest`, "finished, some lines skipped".
 inline constexpr int kExitCheckpointedOnSignal = 3;  // checkpointed on SIGTERM/SIGUSR1: requeue
-inline constexpr int kExitNonFinite = 5;             // diverged: do not requeue, fix the config
+// A worker stopped answering or a work unit ran past its deadline; the last committed checkpoint
+// is intact and the Slurm scripts requeue (coordinator/worker_liveness.h).
+inline constexpr int kExitWorkerSilent = 4;
+inline constexpr int kExitNonFinite = 5;  // diverged: do not requeue, fix the config
 
 }  // namespace loong

@@ -11,6 +11,9 @@ namespace loong {
 TomlConfig TomlConfig::parse_file(const std::filesystem::path& path) {
   TomlConfig c;
   c.source_ = path.string();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw ConfigError(path.string() + ": no such config file");
+  if (std::filesystem::is_directory(path, ec)) throw ConfigError(path.string() + ": is a directory, not a TOML config");
   try {
     c.table_ = toml::parse_file(path.string());
   } catch (const toml::parse_error& e) {
@@ -46,8 +49,11 @@ bool TomlConfig::contains(const std::string& key) const { return static_cast<boo
 int64_t TomlConfig::get_int(const std::string& key, int64_t fallback, int64_t min, int64_t max) const {
   auto node = table_.at_path(key);
   if (!node) return fallback;
+  // is_integer() first: toml++'s value<int64_t>() on a float casts it to int64 unchecked, which is
+  // undefined behaviour for 1e308 (found by fuzz/fuzz_train_job_toml.cpp).
+  if (!node.is_integer()) throw ConfigError(source_ + ": key '" + key + "' must be an integer");
   auto v = node.value<int64_t>();
-  if (!node.is_integer() || !v) throw ConfigError(source_ + ": key '" + key + "' must be an integer");
+  if (!v) throw ConfigError(source_ + ": key '" + key + "' must be an integer");
   if (*v < min || *v > max)
     throw ConfigError(source_ + ": key '" + key + "' = " + std::to_string(*v) + " is outside [" + std::to_string(min) +
                       ", " + std::to_string(max) + "]");

@@ -10,27 +10,20 @@ void LlamaConfig::validate(const std::string& source) const {
   auto bad = [&](const std::string& field, const std::string& value, const std::string& why) {
     return ConfigError(source + ": " + field + " = " + value + ": " + why);
   };
-  const std::pair<const char*, int64_t> positive[] = {{"hidden_size", hidden_size},
-                                                      {"num_hidden_layers", num_hidden_layers},
-                                                      {"num_attention_heads", num_attention_heads},
-                                                      {"num_key_value_heads", num_key_value_heads},
-                                                      {"intermediate_size", intermediate_size},
-                                                      {"vocab_size", vocab_size},
-                                                      {"max_position_embeddings", max_position_embeddings}};
-  for (const auto& [name, v] : positive)
-    if (v <= 0) throw bad(name, std::to_string(v), "must be positive");
-  // Upper bounds far beyond any trainable model, so that the shape arithmetic below and in the
-  // model cannot overflow; whether a model fits the machine is checked where it is allocated.
-  const std::pair<const char*, int64_t> bounded[] = {{"hidden_size", hidden_size},
-                                                     {"num_hidden_layers", num_hidden_layers},
-                                                     {"num_attention_heads", num_attention_heads},
-                                                     {"num_key_value_heads", num_key_value_heads},
-                                                     {"intermediate_size", intermediate_size},
-                                                     {"vocab_size", vocab_size},
-                                                     {"max_position_embeddings", max_position_embeddings}};
+  const std::pair<const char*, int64_t> sizes[] = {{"hidden_size", hidden_size},
+                                                   {"num_hidden_layers", num_hidden_layers},
+                                                   {"num_attention_heads", num_attention_heads},
+                                                   {"num_key_value_heads", num_key_value_heads},
+                                                   {"intermediate_size", intermediate_size},
+                                                   {"vocab_size", vocab_size},
+                                                   {"max_position_embeddings", max_position_embeddings}};
+  // The upper bound is far beyond any trainable model, so that the shape arithmetic below and in
+  // the model cannot overflow; whether a model fits the machine is checked where it is allocated.
   constexpr int64_t kBound = int64_t{1} << 24;
-  for (const auto& [name, v] : bounded)
+  for (const auto& [name, v] : sizes) {
+    if (v <= 0) throw bad(name, std::to_string(v), "must be positive");
     if (v > kBound) throw bad(name, std::to_string(v), "is above 16777216");
+  }
   if (hidden_size % num_attention_heads != 0)
     throw bad("num_attention_heads", std::to_string(num_attention_heads),
               "must divide hidden_size (" + std::to_string(hidden_size) + ")");

@@ -295,4 +295,5 @@ def main():
         sys.exit(1)
 
 
-main()
+if __name__ == "__main__":  # tests/cli/job_faults_test.py imports the setup
+    main()

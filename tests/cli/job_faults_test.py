@@ -3,8 +3,8 @@
 
 usage: job_faults_test.py LOONG_EXE WORKDIR
 
-Setup: three testsrc2 videos -> `loong ingest` -> `loong text train` -> a 1-step tokenizer ->
-`loong tokenizer encode`. Then:
+Setup: the bad-input battery's (tests/cli/bad_inputs_test.py: testsrc2 videos -> `loong ingest`
+-> `loong text train` -> a 1-step tokenizer -> `loong tokenizer encode`). Then:
   1. Two `loong train` jobs on one checkpoint.dir: the second is refused at once (exit 1) naming
      the first's PID and host; the first finishes with every step in one log section.
   2. kill -9 of `loong tokenizer train` at random moments while it saves every step, 12 times:
@@ -29,99 +29,18 @@ import subprocess
 import sys
 import time
 
-LOONG, WORK = sys.argv[1:3]
-W = os.path.abspath(WORK)
-failures = []
+# The valid setup of the bad-input battery (same argv: LOONG_EXE WORKDIR): a corpus of testsrc2
+# videos, text tokens, a 1-step tokenizer `tok`, its codes, configs built by train_cfg / tok_cfg.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bad_inputs_test import LOONG, W, failures, run, say as check, setup, tok_cfg, train_cfg, write  # noqa: E402
+
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
-
-
-def check(cond, what):
-    print(("  ok   " if cond else "  FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def run(args, timeout=300):
-    return subprocess.run([LOONG, *args], capture_output=True, text=True, timeout=timeout, cwd=W,
-                          stdin=subprocess.DEVNULL, env=ENV)
-
-
-def must(args):
-    r = run(args)
-    if r.returncode != 0:
-        sys.exit(f"setup failed (exit {r.returncode}): loong {' '.join(args)}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    return r
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-TOKENIZER_TOML = """
-[tokenizer]
-patch = 2
-block_temporal_kernel = 1
-channels = [8, 8]
-latent_channels = 4
-res_blocks = 1
-groups = 4
-codebook_size = 16
-[train]
-steps = {steps}
-batch = 1
-frames = 5
-save_every = 1
-log_every = 1000
-"""
-
-TRAIN_TOML = """
-[model]
-hidden_size = 32
-num_hidden_layers = 2
-num_attention_heads = 2
-intermediate_size = 64
-[data]
-db = "{W}/corpus"
-tokenizer = "default"
-text_budget = 8
-[train]
-eval_every = 0
-[[curriculum.stage]]
-latent_frames = 1
-batch_tokens = 64
-steps = {steps}
-lr = 1e-3
-[checkpoint]
-dir = "{W}/ckpt_shared"
-every = 5
-[debug]
-step_delay_ms = {delay}
-"""
-
-
-def setup():
-    shutil.rmtree(W, ignore_errors=True)
-    os.makedirs(W)
-    rows = ["path,caption,split"]
-    for i, caption in enumerate(["a red pattern moves left", "a blue pattern moves right", "the pattern stays"]):
-        f = f"{W}/v{i}.mp4"
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=8", "-ss", str(i),
-                        "-t", "2.125", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "veryfast", f], check=True)
-        rows.append(f"{f},{caption},train")
-    write(f"{W}/m.csv", "\n".join(rows) + "\n")
-    must(["ingest", "--manifest", f"{W}/m.csv", "--db", f"{W}/corpus", "--clip-frames", "17", "--no-progress"])
-    must(["text", "train", "--db", f"{W}/corpus", "--vocab-size", "40"])
-    must(["tokenizer", "train", "--db", f"{W}/corpus", "--config", write(f"{W}/tok1.toml", TOKENIZER_TOML.format(steps=1)),
-          "--out", f"{W}/tok", "--no-metrics"])
-    must(["tokenizer", "encode", "--db", f"{W}/corpus", "--tokenizer", f"{W}/tok", "--id", "default"])
 
 
 def two_jobs_one_checkpoint_dir():
     print("1. two jobs on one checkpoint directory")
-    cfg = write(f"{W}/train.toml", TRAIN_TOML.format(W=W, steps=20, delay=200))
+    cfg = train_cfg("shared", ckpt=f"{W}/ckpt_shared", replace=[("steps = 2", "steps = 20")],
+                    append="[debug]\nstep_delay_ms = 200\n")
     first = subprocess.Popen([LOONG, "train", "--config", cfg, "--no-metrics"], cwd=W, env=ENV,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = f"{W}/ckpt_shared/train_log.jsonl"
@@ -129,7 +48,7 @@ def two_jobs_one_checkpoint_dir():
         if os.path.exists(log) and '"step": 1' in open(log).read().replace('"step":1', '"step": 1'):
             break
         time.sleep(0.1)
-    second = run(["train", "--config", cfg, "--no-metrics", "--resume", "auto"], timeout=60)
+    second = run(["train", "--config", cfg, "--no-metrics", "--resume", "auto"])
     out, err = first.communicate(timeout=300)
     check(second.returncode == 1, f"the second job is refused with exit 1 (got {second.returncode})")
     check(f"PID {first.pid} on host {socket.gethostname()}" in second.stderr,
@@ -175,7 +94,7 @@ def kill_during_tokenizer_saves():
     print("2. kill -9 during tokenizer saves")
     out = f"{W}/tok_kill"
     steps = 400
-    cfg = write(f"{W}/tok_kill.toml", TOKENIZER_TOML.format(steps=steps))
+    cfg = tok_cfg("tok_kill", replace=[("steps = 1", f"steps = {steps}"), ("log_every = 1", "log_every = 1000")])
     rng = random.Random(14)
     kills, pending = 0, 0
     previous, expect = 0, None
@@ -204,7 +123,7 @@ def kill_during_tokenizer_saves():
             check(state >= previous, f"kill {kills}: no save was lost (step {state} >= {previous})")
             previous = state
         expect = state if isinstance(state, int) else None
-    final = run(["tokenizer", "train", "--db", f"{W}/corpus", "--config", cfg, "--out", out, "--no-metrics"])
+    final = run(["tokenizer", "train", "--db", f"{W}/corpus", "--config", cfg, "--out", out, "--no-metrics"], timeout=300)
     check(final.returncode == 0, f"the last run finishes (exit {final.returncode})")
     check("resuming tokenizer training" in final.stderr + final.stdout, "the last run resumed")
     check(consistent_step(out) == steps, f"the directory ends at step {steps} ({consistent_step(out)})")
@@ -215,7 +134,7 @@ def kill_during_tokenizer_saves():
 def duplicate_manifest_lines():
     print("3. two manifest lines with the same bytes")
     m = write(f"{W}/dup.csv", f"path,caption,split\n{W}/v0.mp4,first caption,train\n{W}/v0.mp4,second caption,train\n")
-    r = run(["ingest", "--manifest", m, "--db", f"{W}/dupdb", "--clip-frames", "17", "--no-progress"])
+    r = run(["ingest", "--manifest", m, "--db", f"{W}/dupdb", "--clip-frames", "17", "--no-progress"], timeout=120)
     check(r.returncode == 2, f"ingest reports a skipped line with its documented status 2 (got {r.returncode})")
     check("dup.csv:3" in r.stderr and "the same bytes as line 2" in r.stderr and "second caption" in r.stderr,
           f"the duplicate names its line, the first line and the caption not stored: {r.stderr.strip()[-240:]}")

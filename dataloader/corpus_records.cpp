@@ -90,11 +90,13 @@ VideoTokens decode_video_tokens(std::string_view bytes, const std::string& what)
   if (r.latent_frames() < 1 || r.grid_height() < 1 || r.grid_width() < 1)
     throw bad(what, family, "has grid " + std::to_string(r.latent_frames()) + "x" + std::to_string(r.grid_height()) +
                                 "x" + std::to_string(r.grid_width()) + " (every side must be >= 1)");
-  // int32 sides: the product fits in int64.
-  const int64_t cells = int64_t{r.latent_frames()} * r.grid_height() * r.grid_width();
-  if (r.codes_size() != cells)
+  // Three int32 sides can overflow int64 (found by fuzz/fuzz_corpus_record.cpp): multiply the
+  // third only once the first two fit in the codes (<= 2^31 each side of the product).
+  const int64_t frame_cells = int64_t{r.latent_frames()} * r.grid_height();
+  if (frame_cells > r.codes_size() || frame_cells * r.grid_width() != r.codes_size())
     throw bad(what, family, "holds " + std::to_string(r.codes_size()) + " codes for a grid of " +
-                                std::to_string(cells));
+                                std::to_string(r.latent_frames()) + "x" + std::to_string(r.grid_height()) + "x" +
+                                std::to_string(r.grid_width()));
   VideoTokens t;
   t.latent_frames = r.latent_frames();
   t.grid_height = r.grid_height();

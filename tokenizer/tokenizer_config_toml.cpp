@@ -20,8 +20,9 @@ TokenizerConfig tokenizer_config_from_toml(const TomlConfig& c, int64_t resoluti
     if (!arr) throw ConfigError(c.source() + ": key 'tokenizer.channels' must be an array of integers");
     t.net.channels.clear();
     for (size_t i = 0; i < arr->size(); ++i) {
-      const auto v = (*arr)[i].value<int64_t>();
-      if (!(*arr)[i].is_integer() || !v)
+      // is_integer() before value<int64_t>(): see TomlConfig::get_int (float -> int64 cast).
+      const auto v = (*arr)[i].is_integer() ? (*arr)[i].value<int64_t>() : std::nullopt;
+      if (!v)
         throw ConfigError(c.source() + ": key 'tokenizer.channels' element " + std::to_string(i) +
                           " must be an integer (a channel width)");
       t.net.channels.push_back(*v);

@@ -42,3 +42,19 @@ TEST(TomlConfig, SyntaxErrorGivesLine) {
     EXPECT_NE(std::string(e.what()).find("bad.toml:2:"), std::string::npos) << e.what();
   }
 }
+
+// Found by fuzz/fuzz_train_job_toml.cpp: a float where an integer belongs went through toml++'s
+// unchecked float -> int64 cast (undefined behaviour for 1e308; UBSan under clang reports it).
+TEST(TomlConfig, FloatForAnIntegerKeyIsAnErrorWhateverItsSize) {
+  auto c = TomlConfig::parse_string("[train]\nseed = 1e308\nsteps = 12.0\nbig = -9.3e18\n", "job.toml");
+  for (const char* key : {"train.seed", "train.steps", "train.big"}) {
+    try {
+      c.get_int(key, 1);
+      FAIL() << key;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("job.toml: key '") + key + "' must be an integer"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}

@@ -118,7 +118,17 @@ TEST(CorpusRecords, SealedRecordsWithImpossibleFieldsAreFormatErrors) {
   v.set_grid_width(2);
   v.add_codes(1);
   expect_format_error([&] { cr::decode_video_tokens(cr::seal(v), "clip x (tokenizer t)"); },
-                      "record of clip x (tokenizer t) in column family 'video_tokens' holds 1 codes for a grid of 8");
+                      "record of clip x (tokenizer t) in column family 'video_tokens' holds 1 codes for a grid of "
+                      "2x2x2");
+  // Found by fuzz/fuzz_corpus_record.cpp: the grid's cell count overflowed int64.
+  v.set_latent_frames(2147483647);
+  v.set_grid_height(2147483647);
+  v.set_grid_width(2147483647);
+  expect_format_error([&] { cr::decode_video_tokens(cr::seal(v), "clip x"); },
+                      "holds 1 codes for a grid of 2147483647x2147483647x2147483647");
+  v.set_latent_frames(2);
+  v.set_grid_height(2);
+  v.set_grid_width(2);
   v.clear_codes();
   v.set_grid_width(0);
   expect_format_error([&] { cr::decode_video_tokens(cr::seal(v), "clip x"); }, "has grid 2x2x0");

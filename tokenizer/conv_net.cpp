@@ -387,7 +387,7 @@ void ConvNetConfig::validate() const {
     bad("temporal_down has " + std::to_string(temporal_down.size()) + " entries, channels " +
         std::to_string(channels.size()) + " (one per level)");
   if (res_blocks < 0) bad("res_blocks must be >= 0");
-  if (mid_blocks < 1 || mid_blocks > 8) bad("mid_blocks must be 1 to 8");
+  if (mid_blocks < 0 || mid_blocks > 8) bad("mid_blocks must be 0 to 8");
   if (groups < 1) bad("groups must be >= 1");
   constexpr int64_t kMaxWidth = int64_t{1} << 16;
   if (latent_channels > kMaxWidth) bad("latent_channels = " + std::to_string(latent_channels) + " is above 65536");

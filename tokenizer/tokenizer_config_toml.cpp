@@ -35,7 +35,7 @@ TokenizerConfig tokenizer_config_from_toml(const TomlConfig& c, int64_t resoluti
   t.net.block_temporal_kernel = c.get_int("tokenizer.block_temporal_kernel", 3, 1);
   t.net.latent_channels = c.get_int("tokenizer.latent_channels", t.net.latent_channels, 1);
   t.net.res_blocks = c.get_int("tokenizer.res_blocks", t.net.res_blocks, 0);
-  t.net.mid_blocks = c.get_int("tokenizer.mid_blocks", t.net.mid_blocks, 1);
+  t.net.mid_blocks = c.get_int("tokenizer.mid_blocks", t.net.mid_blocks, 0);
   t.net.groups = c.get_int("tokenizer.groups", t.net.groups, 1);
   const std::string norm = c.get_string("tokenizer.encoder_norm", "group");
   if (norm != "group" && norm != "position")

@@ -218,3 +218,30 @@ TEST(VideoTokenizer, NonFiniteWeightsAreNeverSavedNorLoaded) {
     EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
   }
 }
+
+// mid_blocks = 0 (no residual block at the latent resolution, docs/quality.md section 7): a
+// working tokenizer with the same contract (shapes, causality), without any mid-block tensor, and
+// its config survives tokenizer.json.
+TEST(VideoTokenizer, NoMidBlocksKeepsTheContract) {
+  TokenizerConfig c = small();
+  c.net.mid_blocks = 0;
+  VideoTokenizer t(c, 3);
+  int64_t mid = 0, total = 0;
+  for (const auto& nt : t.params().tensors()) mid += nt.name.find(".mid.") != std::string::npos, ++total;
+  EXPECT_EQ(mid, 0);
+  VideoTokenizer with_mid(small(), 3);
+  int64_t mid1 = 0;
+  for (const auto& nt : with_mid.params().tensors()) mid1 += nt.name.find(".mid.") != std::string::npos;
+  EXPECT_GT(mid1, 0) << "the default config has mid-block tensors (the name pattern is right)";
+  auto clip = squares(1, 9, 16, 2);
+  auto codes = t.encode(clip.data(), 1, 9, 16, 16);
+  ASSERT_EQ(codes.size(), 3u * 2 * 2);
+  auto changed = clip;
+  for (int64_t i = 5 * 16 * 16 * 3; i < 6 * 16 * 16 * 3; ++i) changed[i] = static_cast<uint8_t>(255 - changed[i]);
+  auto codes2 = t.encode(changed.data(), 1, 9, 16, 16);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(codes[i], codes2[i]) << "code " << i << " of latent frames 0-1 moved";
+  EXPECT_EQ(t.decode(codes.data(), 1, 3, 2, 2).size(), clip.size());
+  EXPECT_EQ(TokenizerConfig::from_json(c.to_json(), "test").net.mid_blocks, 0);
+  c.net.mid_blocks = -1;
+  EXPECT_THROW(VideoTokenizer(c, 3), loong::ConfigError);
+}

@@ -178,6 +178,14 @@ def main():
         check(abs(psnr - float(m.group(1))) < 0.01, f"PSNR of the PNG halves {psnr:.2f} = printed {m.group(1)}")
         check(1 <= int(m.group(3)) <= int(m.group(4)), "codes used within the codebook")
 
+    # Code predictability over time needs clips to fit (even) and score (odd) on: the 6 train clips.
+    out = sh("tokenizer", "eval", "--db", "corpus", "--tokenizer", "tok", "--split", "train", "--clips", "6",
+             "--frames", "17")
+    m = re.search(r"\(j >= 2, same cell\): ([0-9.]+)% of codes kept; held-out cross-entropy ([0-9.]+) nats given "
+                  r"the previous code, ([0-9.]+) without", out)
+    check(m is not None and 0 <= float(m.group(1)) <= 100 and float(m.group(2)) > 0 and float(m.group(3)) > 0,
+          "eval reports how predictable a latent frame's codes are from the previous one: " + out.strip()[-200:])
+
     print("3. encode is incremental", flush=True)
     out = sh("tokenizer", "encode", "--db", "corpus", "--tokenizer", "tok", "--id", "mm")
     check("encoded 7 clips, 0 already" in out, "first encode writes all 7 clips")

@@ -1,4 +1,4 @@
-// The checkpoint directory of a job (DESIGN.md, Checkpoints):
+// The checkpoint directory of a job (docs/architecture.md, Checkpoints):
 //   <root>/step_XXXXXXXX/   model + optimizer files (worker/model_checkpoint.h), config.json,
 //                           sequence.json + text_model.spm (what generation needs; written by the
 //                           coordinator, worker/sequence_manifest.h),

@@ -1,4 +1,4 @@
-// The coordinator (DESIGN.md, Processes; rank 0 under MPI, or the single process): walks the
+// The coordinator (docs/architecture.md, Processes; rank 0 under MPI, or the single process): walks the
 // curriculum, draws each step's global batch in the deterministic order, sends work units,
 // aggregates step reports into the JSONL training log, evaluates on held-out clips, checkpoints
 // periodically and on SIGTERM/SIGUSR1, and resumes from the newest complete checkpoint.

@@ -1,4 +1,4 @@
-// Progressive short-to-long training as data (DESIGN.md, Curriculum): each stage names how many
+// Progressive short-to-long training as data (docs/architecture.md, Curriculum): each stage names how many
 // latent frames a sample holds, its global batch in tokens, its step budget and its LR schedule.
 //
 // TOML (every key optional; the defaults are the paper-like three stages):
@@ -34,7 +34,7 @@ struct CurriculumStage {
 struct Curriculum {
   std::vector<CurriculumStage> stages;
 
-  // The DESIGN.md default: 1, 5, 17 latent frames.
+  // The docs/architecture.md default: 1, 5, 17 latent frames.
   static Curriculum paper_default();
   // Reads [[curriculum.stage]] tables; ConfigError naming the stage index and key. Stages must
   // have non-decreasing latent_frames (short to long).

@@ -127,7 +127,7 @@ void MetricsExporter::record_step(const StepEvent& e) {
     const std::string label = f == buckets - 1 ? "eov" : std::to_string(f);
     if (n > 0)
       f_->frame_loss.Add({{"frame", label}, {"split", e.eval ? "heldout" : "train"}}).Set(r.frame_loss_sum(f) / n);
-    const int seg = f == 0 ? 0 : (f < 5 ? 1 : 2);  // DESIGN.md: first frame | 17-frame clip | beyond
+    const int seg = f == 0 ? 0 : (f < 5 ? 1 : 2);  // docs/architecture.md: first frame | 17-frame clip | beyond
     seg_sum[seg] += r.frame_loss_sum(f), seg_n[seg] += n;
     all_sum += r.frame_loss_sum(f), all_n += n;
   }

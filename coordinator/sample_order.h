@@ -1,4 +1,4 @@
-// The deterministic order in which a curriculum stage draws its samples (DESIGN.md, Curriculum):
+// The deterministic order in which a curriculum stage draws its samples (docs/architecture.md, Curriculum):
 // epoch e of stage s is a permutation of the stage's eligible clips keyed by (seed, s, e), and the
 // stage's sample number g is clip permutation_{g / E}[g mod E] (E eligible clips). Resuming needs
 // only g, the count of samples consumed (Megatron-style), so nothing is replayed or skipped.

@@ -1,4 +1,4 @@
-// Runs a training job in this process's role (DESIGN.md, Processes): the coordinator on world
+// Runs a training job in this process's role (docs/architecture.md, Processes): the coordinator on world
 // rank 0 (or the single process, which is also the worker), a worker serving work units on the
 // other ranks. MPI must be initialised. Used by `loong train` and by the runtime tests.
 #pragma once

@@ -31,7 +31,7 @@ void require_input_directory(const std::filesystem::path& path, const std::strin
 
 namespace loong {
 // Builds a directory atomically: `fill` writes into `<final>.tmp`, which is then fsynced, renamed
-// to `final`, and marked complete with an empty `DONE` file (DESIGN.md, Checkpoints). A reader
+// to `final`, and marked complete with an empty `DONE` file (docs/architecture.md, Checkpoints). A reader
 // that sees `final/DONE` sees a complete directory. An existing `final` is replaced.
 void write_directory_atomic(const std::filesystem::path& final_dir,
                             const std::function<void(const std::filesystem::path& tmp_dir)>& fill);

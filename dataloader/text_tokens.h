@@ -2,7 +2,7 @@
 // <unk> = 0) trained on the captions of the corpus's train split (MNIST's test digits stay
 // unseen), stored as blob "sentencepiece.model", and every caption, of every split, tokenized into
 // the text_tokens column family. Token ids are [0, V_text), V_text = the model's piece count; the
-// special tokens of the sequence format (DESIGN.md) come after them. Clips ingested later are
+// special tokens of the sequence format (docs/architecture.md) come after them. Clips ingested later are
 // tokenized with the stored model by tokenize_new_captions() (`loong text tokenize`), so a
 // language model trained on the text tokens stays valid.
 #pragma once

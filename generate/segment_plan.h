@@ -1,4 +1,4 @@
-// How a video longer than the trained length is cut into segments (DESIGN.md, Minute-long
+// How a video longer than the trained length is cut into segments (docs/architecture.md, Minute-long
 // generation). The model was trained on samples of L latent frames; every segment is one such
 // sample: the first samples L latent frames after the text; each later one starts from a prefix of
 // n latent frames standing for the last 1 + 4(n-1) pixel frames of the video so far and samples up

@@ -1,4 +1,4 @@
-// Minute-long video generation (DESIGN.md, Minute-long generation): sampling with a KV cache, segment
+// Minute-long video generation (docs/architecture.md, Minute-long generation): sampling with a KV cache, segment
 // by segment (generate/segment_plan.h), each segment's prefix either re-encoded from the pixels of
 // the video so far (re-encoding on) or the raw sampled codes of its last latent frames (off, the
 // baseline). Every segment is one sequence `<bos> text <bov> codes...` of at most the trained

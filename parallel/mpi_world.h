@@ -1,4 +1,4 @@
-// The job's processes (DESIGN.md, Processes): under mpirun/srun, world rank 0 is the coordinator
+// The job's processes (docs/architecture.md, Processes): under mpirun/srun, world rank 0 is the coordinator
 // and ranks 1..W the workers arranged in the DP x PP x TP grid; run as a single process it plays
 // both roles with the local grid, without MPI. The caller initialises MPI (MpiSession) when the
 // process was started by a launcher.

@@ -1,6 +1,6 @@
 // Communicator over NCCL (GPU buffers). CUDA builds only (target loong_parallel_nccl).
 //
-// Bootstrap (DESIGN.md, Processes: one GPU per worker rank, NCCL bootstrapped through MPI):
+// Bootstrap (docs/architecture.md, Processes: one GPU per worker rank, NCCL bootstrapped through MPI):
 // - Device: the rank's node-local index (MPI_Comm_split_type(MPI_COMM_WORLD, SHARED)) modulo the
 //   node's device count, chosen once per process by bind_local_device() and kept for every
 //   communicator of the process. bind_local_device is collective over MPI_COMM_WORLD, so every

@@ -1,4 +1,4 @@
-// The data x pipeline x tensor parallel grid over the worker ranks (DESIGN.md, Processes).
+// The data x pipeline x tensor parallel grid over the worker ranks (docs/architecture.md, Processes).
 //
 // Under MPI, world rank 0 is the coordinator and world ranks 1..W are workers; worker index
 // w = world_rank - 1 is laid out Megatron-style with tensor parallelism innermost (neighbouring

@@ -1,4 +1,4 @@
-// The video tokenizer (DESIGN.md): causal 3D-CNN encoder -> vector quantizer -> decoder.
+// The video tokenizer (docs/architecture.md): causal 3D-CNN encoder -> vector quantizer -> decoder.
 // `1 + 4k` RGB frames of H x W become `1 + k` latent frames of (H/8) x (W/8) codes in [0, K);
 // latent frame 0 depends on pixel frame 0 alone, latent frame j on pixel frames <= 4j.
 //
@@ -24,7 +24,7 @@ struct TokenizerConfig {
   int64_t resolution = 64;  // H = W of the clips it is trained for
 
   nlohmann::json to_json() const;
-  // The network's ranges (ConvNetConfig::validate) and the sequence contract of DESIGN.md: x8
+  // The network's ranges (ConvNetConfig::validate) and the sequence contract of docs/architecture.md: x8
   // spatial and x4 temporal compression (1 + 4k frames -> 1 + k latent frames of H/8 x W/8).
   // ConfigError naming `source`.
   void validate(const std::string& source) const;

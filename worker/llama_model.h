@@ -139,7 +139,7 @@ class LlamaModel {
 };
 
 // Single-file save/load of an unsharded model: `<dir>/model.safetensors` (HF names, F32) and
-// `<dir>/config.json`. Sharded models save through parallel/checkpoint.h.
+// `<dir>/config.json`. Sharded models save through worker/model_checkpoint.h.
 void save_llama(const LlamaModel& model, const std::filesystem::path& dir);
 // Reads the config.json of a saved model (ConfigError naming the file).
 LlamaConfig load_llama_config(const std::filesystem::path& dir);

@@ -1,6 +1,6 @@
 // Model + optimizer checkpoints that any parallel layout can write and any other can read.
 //
-// Layout of `dir` (DESIGN.md, Checkpoints; Hugging Face conventions):
+// Layout of `dir` (docs/architecture.md, Checkpoints; Hugging Face conventions):
 //   config.json                          LlamaConfig
 //   model.safetensors                    all weights, unsharded HF names (one pipeline stage), or
 //   model-0000K-of-0000P.safetensors     one file per pipeline stage + model.safetensors.index.json

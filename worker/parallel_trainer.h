@@ -54,9 +54,9 @@ class ParallelTrainer {
   // update on every rank and sets `skipped`.
   StepResult step(const std::vector<MicroBatch>& micro_batches, int64_t batch, int64_t seq, float normalizer, float lr,
                   bool apply = true);
-  // Forward only (evaluation): the pipeline passes activations forward; losses as in step().
   // Fault injection: the next step puts a NaN into this rank's gradient before the reduction.
   void poison_next_step() { poison_ = true; }
+  // Forward only (evaluation): the pipeline passes activations forward; losses as in step().
   StepResult evaluate(const std::vector<MicroBatch>& micro_batches, int64_t batch, int64_t seq);
 
  private:

@@ -1,4 +1,4 @@
-// The sequence format of DESIGN.md (fixed): one sample is
+// The sequence format of docs/architecture.md (fixed): one sample is
 //   <bos> caption-tokens (padded/truncated to a fixed text budget) <bov> frame0 frame1 ... <eov>
 // with each latent frame a row-major h x w grid of codes. Vocabulary: text tokens [0, V_text),
 // then <pad> <bos> <eos> <bov> <eov>, then video codes [V_off, V_off + K), then padding ids up to a
@@ -37,7 +37,7 @@ struct SampleShape {
   int64_t model_length() const { return 1 + text_budget + 1 + frames * tokens_per_frame() + 1 - 1; }
 };
 
-// Loss re-weighting by latent-frame index (DESIGN.md, Loss re-weighting and loss balance).
+// Loss re-weighting by latent-frame index (docs/architecture.md, Loss re-weighting and loss balance).
 struct LossWeighting {
   enum class Scheme { None, SegmentBalanced, PerFrame } scheme = Scheme::None;
   // Segment boundaries for SegmentBalanced, in latent frames: frame 0 | frames [1, short_end) |

@@ -1,5 +1,5 @@
 // What a training checkpoint records about the sequences its model learned, so that generation
-// needs nothing but the checkpoint and the video tokenizer (DESIGN.md, Checkpoints):
+// needs nothing but the checkpoint and the video tokenizer (docs/architecture.md, Checkpoints):
 //   sequence.json    vocabulary layout (V_text, K, V_off), text budget, latent grid h x w, the
 //                    trained length (latent frames per sample of the stage the checkpoint was taken
 //                    in), frame rate, and the video tokenizer's identity (id, fingerprint, steps,

@@ -1,6 +1,6 @@
 // A worker of the video job: holds its model shard, optimizer and trainer, and executes the work
 // units the coordinator sends (train, evaluate, checkpoint, load). Samples are fetched from the
-// SampleSource by clip id and built into sequences here (DESIGN.md, Sequence format).
+// SampleSource by clip id and built into sequences here (docs/architecture.md, Sequence format).
 #pragma once
 #include <memory>
 

@@ -20,6 +20,7 @@
 #include "core/toml_config.h"
 #include "dataloader/corpus.h"
 #include "ops/lr_schedule.h"
+#include "tokenizer/code_transitions.h"
 #include "tokenizer/corpus_clips.h"
 #include "tokenizer/tokenizer_config_toml.h"
 #include "tokenizer/video_tokenizer.h"
@@ -73,14 +74,8 @@ struct Eval {
   // of cells they are, the perplexity of their codes and the share of the most common one. Empty
   // background spread over many codes is entropy the language model has to learn for nothing.
   double background_share = 0, background_perplexity = 0, background_top_share = 0;
-  // How predictable a latent frame is from the one before it, cell by cell (latent frames j >= 2,
-  // both covering four pixel frames): the share of cells keeping their code, and the conditional
-  // cross-entropy in nats of a bigram p(code_j | code_{j-1} at the same cell), fitted (add-1/2) on
-  // the even clips and scored on the odd ones, beside the same for the unigram p(code_j): held-out
-  // figures comparable with the language model's held-out loss per latent frame. An AR model that learns to copy-and-shift cannot do better than what
-  // the codes allow; a value near the marginal entropy means "the same digit a moment later" is
-  // new codes to the language model.
-  double kept_share = 0, bigram_xent = 0, unigram_xent = 0;
+  // Latent frame j from j - 1 at the same cell (j >= 2), even clips fitted, odd clips scored.
+  tok::CodeTransitions transitions;
 };
 
 double perplexity_of(const std::vector<int64_t>& counts) {
@@ -100,10 +95,7 @@ Eval evaluate(tok::VideoTokenizer& t, const tok::CorpusClipSampler& s, int64_t n
   std::vector<int64_t> background(counts.size(), 0);
   int64_t cells = 0;
   int64_t total_codes = 0;
-  const int64_t K = t.config().quantizer.codebook_size;
-  std::vector<int64_t> pairs(K * K, 0), next_counts(K, 0);  // fitted on even clips
-  std::vector<std::pair<int32_t, int32_t>> scored;           // (previous, next) of odd clips
-  int64_t kept = 0, transitions = 0;
+  tok::CodeTransitionCounter transitions(t.config().quantizer.codebook_size);
   std::vector<uint8_t> first_orig, first_rec;
   for (int64_t i = 0; i < n; ++i) {
     auto clip = s.fixed(i, 1);
@@ -120,15 +112,9 @@ Eval evaluate(tok::VideoTokenizer& t, const tok::CorpusClipSampler& s, int64_t n
               for (int64_t x = cx * 8; x < cx * 8 + 8 && dark; ++x)
                 for (int64_t ch = 0; ch < 3; ++ch) dark = dark && clip[((f * h + y) * w + x) * 3 + ch] < 16;
           ++cells;
-          const int32_t code = codes[(j * gh + cy) * gw + cx];
-          if (dark) ++background[code];
-          if (j >= 2) {
-            const int32_t prev = codes[((j - 1) * gh + cy) * gw + cx];
-            if (i % 2 == 0) ++pairs[prev * K + code], ++next_counts[code];
-            else scored.emplace_back(prev, code);
-            ++transitions, kept += prev == code;
-          }
+          if (dark) ++background[codes[(j * gh + cy) * gw + cx]];
         }
+    transitions.add(codes, latents, gh * gw, i % 2 == 0);
     auto rec = t.decode(codes.data(), 1, (frames - 1) / 4 + 1, h / 8, w / 8);
     e.psnr += tok::psnr(clip.data(), rec.data(), per);
     e.ssim += tok::ssim(clip.data(), rec.data(), frames, h, w);
@@ -142,19 +128,7 @@ Eval evaluate(tok::VideoTokenizer& t, const tok::CorpusClipSampler& s, int64_t n
   e.background_share = cells > 0 ? static_cast<double>(dark_cells) / cells : 0.0;
   e.background_perplexity = perplexity_of(background);
   e.background_top_share = dark_cells > 0 ? static_cast<double>(top) / dark_cells : 0.0;
-  if (transitions > 0) e.kept_share = static_cast<double>(kept) / transitions;
-  if (!scored.empty()) {
-    std::vector<int64_t> prev_counts(K, 0);
-    int64_t fitted = 0;
-    for (int64_t a = 0; a < K; ++a)
-      for (int64_t b = 0; b < K; ++b) prev_counts[a] += pairs[a * K + b], fitted += pairs[a * K + b];
-    for (auto [a, b] : scored) {
-      e.bigram_xent -= std::log((pairs[a * K + b] + 0.5) / (prev_counts[a] + 0.5 * K));
-      e.unigram_xent -= std::log((next_counts[b] + 0.5) / (fitted + 0.5 * K));
-    }
-    e.bigram_xent /= static_cast<double>(scored.size());
-    e.unigram_xent /= static_cast<double>(scored.size());
-  }
+  e.transitions = transitions.result();
   if (!png.empty() && !first_orig.empty()) {
     // Two rows (original above, reconstruction below) of the first clip's frames side by side.
     const int64_t W = frames * w, H = 2 * h;
@@ -338,10 +312,10 @@ void register_tokenizer(CLI::App& app) {
         e.perplexity);
     std::printf("background (dark cells, %.1f%% of all): code perplexity %.1f, most common code %.1f%% of them\n",
                 100 * e.background_share, e.background_perplexity, 100 * e.background_top_share);
-    if (e.unigram_xent > 0)
+    if (e.transitions.scored > 0)
       std::printf("latent frame j from j-1 (j >= 2, same cell): %.1f%% of codes kept; held-out cross-entropy "
                   "%.3f nats given the previous code, %.3f without\n",
-                  100 * e.kept_share, e.bigram_xent, e.unigram_xent);
+                  100 * e.transitions.kept_share, e.transitions.bigram_xent, e.transitions.unigram_xent);
     if (!std::get<5>(*ev).empty()) std::printf("side-by-side: %s\n", std::get<5>(*ev).c_str());
   });
 

@@ -301,7 +301,7 @@ const float* PixelShuffle::backward(const float* dy, bool need_dx) {
 // ---- ResBlock ----
 
 ResBlock::ResBlock(ParamStore& store, const std::string& name, int64_t cin, int64_t cout, int64_t groups, Workspace* ws,
-                   int64_t kt, bool per_position_norm)
+                   int64_t kt, bool per_position_norm, int64_t ks)
     : Layer(name),
       cin_(cin),
       cout_(cout),
@@ -309,8 +309,8 @@ ResBlock::ResBlock(ParamStore& store, const std::string& name, int64_t cin, int6
       norm2_(store, name + ".norm2", cout, groups, 1e-6f, per_position_norm),
       act1_(name + ".act1"),
       act2_(name + ".act2"),
-      conv1_(store, name + ".conv1", cin, cout, {kt, 3, 3}, {1, 1, 1}, ws),
-      conv2_(store, name + ".conv2", cout, cout, {kt, 3, 3}, {1, 1, 1}, ws) {
+      conv1_(store, name + ".conv1", cin, cout, {kt, ks, ks}, {1, 1, 1}, ws),
+      conv2_(store, name + ".conv2", cout, cout, {kt, ks, ks}, {1, 1, 1}, ws) {
   if (cin != cout)
     shortcut_ = std::make_unique<CausalConv3d>(store, name + ".nin_shortcut", cin, cout,
                                                std::array<int64_t, 3>{1, 1, 1}, std::array<int64_t, 3>{1, 1, 1}, ws);
@@ -389,6 +389,8 @@ void ConvNetConfig::validate() const {
   if (res_blocks < 0) bad("res_blocks must be >= 0");
   if (mid_blocks < 0 || mid_blocks > 8) bad("mid_blocks must be 0 to 8");
   if (groups < 1) bad("groups must be >= 1");
+  if (encoder_field == Field::Cell && encoder_norm != Norm::Position)
+    bad("encoder_field = \"cell\" needs encoder_norm = \"position\" (GroupNorm mixes the whole frame into each code)");
   constexpr int64_t kMaxWidth = int64_t{1} << 16;
   if (latent_channels > kMaxWidth) bad("latent_channels = " + std::to_string(latent_channels) + " is above 65536");
   for (int64_t c : channels)
@@ -429,7 +431,10 @@ Encoder::Encoder(ParamStore& store, const ConvNetConfig& config, const std::stri
   const int64_t levels = static_cast<int64_t>(ch.size());
   const int64_t packed = config.in_channels * config.patch * config.patch;
   if (config.patch > 1) net_.append(std::make_unique<PixelShuffle>(prefix + "space_to_depth", config.patch, true));
-  const std::array<int64_t, 3> block_kernel{config.block_temporal_kernel, 3, 3};
+  // Cell field: 1x1 in space everywhere, downsampling by space-to-depth (see encoder_field).
+  const bool cell = config.encoder_field == ConvNetConfig::Field::Cell;
+  const int64_t ks = cell ? 1 : 3;
+  const std::array<int64_t, 3> block_kernel{config.block_temporal_kernel, ks, ks};
   // Per-position norms normalise all channels of a position together (LayerNorm); see encoder_norm.
   const bool local = config.encoder_norm == ConvNetConfig::Norm::Position;
   const int64_t groups = local ? 1 : config.groups;
@@ -441,17 +446,26 @@ Encoder::Encoder(ParamStore& store, const ConvNetConfig& config, const std::stri
     for (int64_t j = 0; j < config.res_blocks; ++j) {
       net_.append(
           std::make_unique<ResBlock>(store, level + ".block." + std::to_string(j), c, ch[i], groups, &ws_,
-                                     config.block_temporal_kernel, local));
+                                     config.block_temporal_kernel, local, ks));
       c = ch[i];
     }
     const int64_t st = config.temporal_down[i] ? 2 : 1;
-    net_.append(std::make_unique<CausalConv3d>(store, level + ".downsample", c, ch[i], std::array<int64_t, 3>{3, 3, 3},
-                                               std::array<int64_t, 3>{st, 2, 2}, &ws_));
+    if (cell) {
+      // A 2x2 stride-2 convolution without overlap: pack 2x2 blocks into channels, then mix them.
+      net_.append(std::make_unique<PixelShuffle>(level + ".space_to_depth", 2, true));
+      net_.append(std::make_unique<CausalConv3d>(store, level + ".downsample", 4 * c, ch[i],
+                                                 std::array<int64_t, 3>{3, 1, 1}, std::array<int64_t, 3>{st, 1, 1},
+                                                 &ws_));
+    } else {
+      net_.append(std::make_unique<CausalConv3d>(store, level + ".downsample", c, ch[i],
+                                                 std::array<int64_t, 3>{3, 3, 3}, std::array<int64_t, 3>{st, 2, 2},
+                                                 &ws_));
+    }
     c = ch[i];
   }
   for (int64_t m = 0; m < config.mid_blocks; ++m)
     net_.append(std::make_unique<ResBlock>(store, prefix + mid_block_name(m), c, c, groups, &ws_,
-                                           config.block_temporal_kernel, local));
+                                           config.block_temporal_kernel, local, ks));
   net_.append(std::make_unique<GroupNorm>(store, prefix + "norm_out", c, groups, 1e-6f, local));
   net_.append(std::make_unique<SiLU>(prefix + "act_out"));
   net_.append(std::make_unique<CausalConv3d>(store, prefix + "conv_out", c, config.latent_channels, block_kernel,

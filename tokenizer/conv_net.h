@@ -198,13 +198,13 @@ class PixelShuffle : public Layer {
   std::vector<float> out_, dx_;
 };
 
-// GN -> SiLU -> conv kt x3x3 -> GN -> SiLU -> conv kt x3x3, plus the input (through a 1x1x1
-// convolution <name>.nin_shortcut when Cin != Cout). Sub-layers <name>.norm1, .conv1, .norm2, .conv2.
-// kt = 1 makes the block per-frame (2D).
+// GN -> SiLU -> conv kt x ks x ks -> GN -> SiLU -> conv kt x ks x ks, plus the input (through a
+// 1x1x1 convolution <name>.nin_shortcut when Cin != Cout). Sub-layers <name>.norm1, .conv1, .norm2,
+// .conv2. kt = 1 makes the block per-frame (2D); ks = 1 makes it per-position in space.
 class ResBlock : public Layer {
  public:
   ResBlock(ParamStore& store, const std::string& name, int64_t cin, int64_t cout, int64_t groups, Workspace* ws,
-           int64_t kt = 3, bool per_position_norm = false);
+           int64_t kt = 3, bool per_position_norm = false, int64_t ks = 3);
   Shape5 out_shape(const Shape5& in) const override;
   const float* forward(const float* x, const Shape5& in) override;
   const float* backward(const float* dy, bool need_dx = true) override;
@@ -262,6 +262,14 @@ struct ConvNetConfig {
   // else is in the frame, and the quantizer spreads it over many codes; Position keeps each latent
   // a function of its receptive field only. The decoder always uses GroupNorm.
   enum class Norm { Group, Position } encoder_norm = Norm::Group;
+  // Spatial receptive field of the encoder. Wide: 3x3 convolutions at every level and a 3x3x3
+  // stride-2 downsampling, so a code sees far beyond its cell (~44 px each side with the demo's
+  // sizes, docs/quality.md section 7) and an empty cell's code changes when the digit moves
+  // nearby. Cell: every encoder convolution is 1x1 in space and each downsampling is a
+  // space-to-depth by 2 followed by a 1x1 (temporal 3) convolution, so a code is a function of its
+  // own spatial_factor() x spatial_factor() pixel cell alone (over the frames it covers); needs
+  // encoder_norm = Position. The decoder keeps its 3x3 context either way.
+  enum class Field { Wide, Cell } encoder_field = Field::Wide;
   // ConfigError naming the field when a value is out of range or inconsistent.
   void validate() const;
   int64_t spatial_factor() const { return patch << channels.size(); }

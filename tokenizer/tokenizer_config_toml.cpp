@@ -7,7 +7,7 @@ namespace loong::tok {
 std::set<std::string> tokenizer_toml_keys() {
   return {"tokenizer.patch",         "tokenizer.block_temporal_kernel", "tokenizer.channels",
           "tokenizer.latent_channels", "tokenizer.res_blocks",          "tokenizer.groups",
-          "tokenizer.mid_blocks",      "tokenizer.encoder_norm",
+          "tokenizer.mid_blocks",      "tokenizer.encoder_norm",          "tokenizer.encoder_field",
           "tokenizer.codebook_size", "tokenizer.distance",              "tokenizer.beta",
           "tokenizer.dead_fraction", "tokenizer.usage_decay"};
 }
@@ -42,6 +42,11 @@ TokenizerConfig tokenizer_config_from_toml(const TomlConfig& c, int64_t resoluti
     throw ConfigError(c.source() + ": key 'tokenizer.encoder_norm' must be \"group\" (GroupNorm over each frame) or "
                       "\"position\" (LayerNorm over channels at each position), got \"" + norm + "\"");
   t.net.encoder_norm = norm == "position" ? ConvNetConfig::Norm::Position : ConvNetConfig::Norm::Group;
+  const std::string field = c.get_string("tokenizer.encoder_field", "wide");
+  if (field != "wide" && field != "cell")
+    throw ConfigError(c.source() + ": key 'tokenizer.encoder_field' must be \"wide\" (3x3 convolutions) or \"cell\" "
+                      "(each code sees its own cell only), got \"" + field + "\"");
+  t.net.encoder_field = field == "cell" ? ConvNetConfig::Field::Cell : ConvNetConfig::Field::Wide;
   t.quantizer.codebook_size = c.get_int("tokenizer.codebook_size", 1024, 2);
   const std::string dist = c.get_string("tokenizer.distance", "l2");
   if (dist != "l2" && dist != "cosine")

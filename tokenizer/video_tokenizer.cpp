@@ -29,6 +29,7 @@ nlohmann::json TokenizerConfig::to_json() const {
           {"mid_blocks", net.mid_blocks},
           {"groups", net.groups},
           {"encoder_norm", net.encoder_norm == ConvNetConfig::Norm::Position ? "position" : "group"},
+          {"encoder_field", net.encoder_field == ConvNetConfig::Field::Cell ? "cell" : "wide"},
           {"codebook_size", quantizer.codebook_size},
           {"distance", quantizer.cosine ? "cosine" : "l2"},
           {"beta", quantizer.beta},
@@ -49,6 +50,10 @@ TokenizerConfig TokenizerConfig::from_json(const nlohmann::json& j, const std::s
     if (norm != "group" && norm != "position")
       throw FormatError(source + ": encoder_norm must be \"group\" or \"position\", got \"" + norm + "\"");
     c.net.encoder_norm = norm == "position" ? ConvNetConfig::Norm::Position : ConvNetConfig::Norm::Group;
+    const std::string field = j.value("encoder_field", std::string("wide"));
+    if (field != "wide" && field != "cell")
+      throw FormatError(source + ": encoder_field must be \"wide\" or \"cell\", got \"" + field + "\"");
+    c.net.encoder_field = field == "cell" ? ConvNetConfig::Field::Cell : ConvNetConfig::Field::Wide;
     c.net.channels = j.at("channels").get<std::vector<int64_t>>();
     c.net.temporal_down = j.at("temporal_down").get<std::vector<bool>>();
     c.net.latent_channels = j.at("latent_channels").get<int64_t>();

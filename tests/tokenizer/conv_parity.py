@@ -76,7 +76,12 @@ class Net:
         for i, td in enumerate(cfg["temporal_down"]):
             for j in range(cfg["res_blocks"]):
                 x = self.resblock(x, f"encoder.down.{i}.block.{j}")
-            x = self.conv(x, f"encoder.down.{i}.downsample", stride=(2 if td else 1, 2, 2))
+            if cfg.get("encoder_field") == "cell":
+                # non-overlapping 2x2 downsampling: space-to-depth, then a 1x1 (temporal 3) conv
+                x = self.per_frame(x, lambda y: F.pixel_unshuffle(y, 2))
+                x = self.conv(x, f"encoder.down.{i}.downsample", stride=(2 if td else 1, 1, 1))
+            else:
+                x = self.conv(x, f"encoder.down.{i}.downsample", stride=(2 if td else 1, 2, 2))
         for m in range(cfg.get("mid_blocks", 1)):
             x = self.resblock(x, "encoder.mid.block" + (f".{m}" if m else ""))
         return self.conv(F.silu(self.norm(x, "encoder.norm_out")), "encoder.conv_out")
@@ -115,7 +120,7 @@ def run(cfg, init, data, dtype):
 def main():
     exe, root = sys.argv[1], sys.argv[2]
     failed = False
-    for patch in ("1", "2", "2p"):
+    for patch in ("1", "2", "2p", "2c"):
         work = os.path.join(root, "patch" + patch)
         os.makedirs(work, exist_ok=True)
         subprocess.run([exe, work, patch], check=True)

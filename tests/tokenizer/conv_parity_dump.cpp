@@ -27,11 +27,13 @@ int main(int argc, char** argv) {
   cfg.in_channels = 3;
   cfg.channels = {8, 16, 16};  // level 1 widens: a ResBlock with a 1x1x1 shortcut
   cfg.temporal_down = {true, true, false};
-  // PATCH "2p": patch 2 with the encoder's per-position norms (LayerNorm over channels).
+  // PATCH "2p": patch 2 with the encoder's per-position norms (LayerNorm over channels); "2c" adds the
+  // cell-local encoder (encoder_field = Cell).
   const std::string variant = argc == 3 ? argv[2] : "1";
   if (variant != "1") {                              // space-to-depth in, depth-to-space out, two levels,
     cfg.patch = std::stoll(variant);                 // 2D res blocks (time mixes in the resampling convs)
-    if (variant.back() == 'p') cfg.encoder_norm = loong::tok::ConvNetConfig::Norm::Position;
+    if (variant.back() == 'p' || variant.back() == 'c') cfg.encoder_norm = loong::tok::ConvNetConfig::Norm::Position;
+    if (variant.back() == 'c') cfg.encoder_field = loong::tok::ConvNetConfig::Field::Cell;
     cfg.block_temporal_kernel = 1;
     cfg.mid_blocks = 2;
     cfg.channels = {8, 16};
@@ -102,6 +104,7 @@ int main(int argc, char** argv) {
   j["groups"] = cfg.groups;
   j["groupnorm_eps"] = 1e-6;
   j["encoder_norm"] = cfg.encoder_norm == loong::tok::ConvNetConfig::Norm::Position ? "position" : "group";
+  j["encoder_field"] = cfg.encoder_field == loong::tok::ConvNetConfig::Field::Cell ? "cell" : "wide";
   std::ofstream(dir / "config.json") << j.dump(2) << "\n";
   std::printf("wrote %s: %zu parameter tensors, %zu floats; latents %s, recon %s\n", dir.c_str(),
               store.tensors().size(), store.params().size(), ls.str().c_str(), ps.str().c_str());

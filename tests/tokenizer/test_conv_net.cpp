@@ -187,6 +187,71 @@ TEST(ConvNet, TemporalKernelOneBoundsTheEncoderWindow) {
   }
 }
 
+// Which latent cells (y, x) of latent frame j change when the pixels of one 8x8 cell (cy, cx) are
+// perturbed in every frame. Returned as a h x w grid, row-major.
+std::vector<bool> cells_changed_by_cell(Encoder& enc, const std::vector<float>& x, const Shape5& clip, int64_t cy,
+                                        int64_t cx, int64_t j) {
+  const Shape5 lat = enc.out_shape(clip);
+  const float* z = enc.forward(x.data(), clip);
+  const std::vector<float> z0(z, z + lat.numel());
+  auto xp = x;
+  const int64_t f = clip.h / lat.h;
+  for (int64_t c = 0; c < clip.c; ++c)
+    for (int64_t t = 0; t < clip.t; ++t)
+      for (int64_t y = cy * f; y < (cy + 1) * f; ++y)
+        for (int64_t xx = cx * f; xx < (cx + 1) * f; ++xx) xp[((c * clip.t + t) * clip.h + y) * clip.w + xx] += 0.7f;
+  const float* z1 = enc.forward(xp.data(), clip);
+  std::vector<bool> changed(lat.h * lat.w, false);
+  for (int64_t c = 0; c < lat.c; ++c)
+    for (int64_t i = 0; i < lat.h * lat.w; ++i) {
+      const int64_t k = (c * lat.t + j) * lat.h * lat.w + i;
+      if (z0[k] != z1[k]) changed[i] = true;
+    }
+  return changed;
+}
+
+// encoder_field = Cell (docs/quality.md section 7): a code is a function of its own 8x8 pixel cell.
+// Perturbing one cell changes that cell's latent and no other, bit for bit, in every latent frame;
+// the default (wide) encoder's latents of the neighbouring cells do change, so the check can fail.
+TEST(ConvNet, CellFieldEncoderCodesSeeOnlyTheirOwnCell) {
+  ConvNetConfig cell = patch_config();
+  cell.encoder_norm = ConvNetConfig::Norm::Position;
+  cell.encoder_field = ConvNetConfig::Field::Cell;
+  ConvNetConfig wide = cell;
+  wide.encoder_field = ConvNetConfig::Field::Wide;
+  const Shape5 clip{1, 3, 9, 24, 24};  // 3 latent frames of 3x3 cells
+  const auto x = randn(clip.numel(), 21);
+  for (const bool local : {true, false}) {
+    ParamStore store;
+    Encoder enc(store, local ? cell : wide);
+    store.allocate();
+    store.init_random(5);
+    for (int64_t j = 0; j < 3; ++j) {
+      const auto changed = cells_changed_by_cell(enc, x, clip, 1, 1, j);  // the centre cell
+      EXPECT_TRUE(changed[4]) << "latent frame " << j << ": the perturbed cell's own latent did not change";
+      int64_t others = 0;
+      for (int64_t i = 0; i < 9; ++i) others += i != 4 && changed[i];
+      if (local)
+        EXPECT_EQ(others, 0) << "latent frame " << j << ": a cell-field code saw another cell";
+      else
+        EXPECT_EQ(others, 8) << "latent frame " << j << ": the wide encoder should reach all 8 neighbours";
+    }
+  }
+  // The downsampling is space-to-depth + a 1x1 convolution: [C, 4C, 3, 1, 1] (level 1 is 16 wide).
+  ParamStore store;
+  Encoder enc(store, cell);
+  int found = 0;
+  for (const auto& t : store.tensors())
+    if (t.name == "encoder.down.1.downsample.weight") {
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{16, 64, 3, 1, 1}));
+      ++found;
+    }
+  EXPECT_EQ(found, 1);
+  ConvNetConfig bad = cell;
+  bad.encoder_norm = ConvNetConfig::Norm::Group;  // GroupNorm would mix the whole frame into each code
+  EXPECT_THROW(bad.validate(), loong::ConfigError);
+}
+
 TEST(ConvNet, PatchedNetworkShapesAndErrors) {
   const ConvNetConfig cfg = patch_config();
   EXPECT_EQ(cfg.spatial_factor(), 8);

@@ -13,9 +13,9 @@
 #include "core/fs.h"
 #include "core/progress.h"
 #include "core/toml_config.h"
+#include "model/llama_model.h"
 #include "ops/lr_schedule.h"
 #include "parallel/adamw_optimizer.h"
-#include "worker/llama_model.h"
 
 namespace loong::apps {
 namespace {

@@ -14,8 +14,8 @@
 #include <random>
 #include <string>
 
+#include "model/llama_model.h"
 #include "parallel/adamw_optimizer.h"
-#include "worker/llama_model.h"
 
 namespace {
 using Clock = std::chrono::steady_clock;

@@ -1,5 +1,5 @@
 // The checkpoint directory of a job (docs/architecture.md, Checkpoints):
-//   <root>/step_XXXXXXXX/   model + optimizer files (worker/model_checkpoint.h), config.json,
+//   <root>/step_XXXXXXXX/   model + optimizer files (model/model_checkpoint.h), config.json,
 //                           sequence.json + text_model.spm (what generation needs; written by the
 //                           coordinator, worker/sequence_manifest.h),
 //                           training_state.pb (proto TrainingState), checksums.json (FNV-1a 64 of

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "worker/llama_model.h"
+#include "model/llama_model.h"
 
 namespace loong {
 

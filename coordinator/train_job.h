@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "coordinator/curriculum.h"
+#include "model/llama_config.h"
 #include "parallel/adamw_optimizer.h"
 #include "parallel/process_grid.h"
-#include "worker/llama_config.h"
 #include "worker/sequence_format.h"
 
 namespace loong {

@@ -11,7 +11,7 @@
 #include "dataloader/corpus.h"
 #include "fuzz/fuzz_common.h"
 #include "generate/generation_checkpoint.h"
-#include "worker/llama_config.h"
+#include "model/llama_config.h"
 #include "worker/sequence_manifest.h"
 
 namespace {

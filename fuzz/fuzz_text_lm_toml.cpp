@@ -6,7 +6,7 @@
 
 #include "core/toml_config.h"
 #include "fuzz/fuzz_common.h"
-#include "worker/llama_config.h"
+#include "model/llama_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace loong;

@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
+#include "model/llama_model.h"
 #include "tokenizer/video_tokenizer.h"
-#include "worker/llama_model.h"
 #include "worker/sequence_manifest.h"
 
 namespace loong {

@@ -16,7 +16,7 @@
 #include <span>
 #include <vector>
 
-#include "worker/llama_model.h"
+#include "model/llama_model.h"
 
 namespace loong {
 

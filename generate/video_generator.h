@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "generate/segment_plan.h"
+#include "model/llama_model.h"
 #include "tokenizer/video_tokenizer.h"
-#include "worker/llama_model.h"
 #include "worker/sequence_manifest.h"
 
 namespace loong {

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "model/llama_model.h"
 #include "parallel/adamw_optimizer.h"
 #include "parallel/process_grid.h"
-#include "worker/llama_model.h"
 
 namespace loong {
 

@@ -5,7 +5,7 @@
 #include <chrono>
 
 #include "core/error.h"
-#include "worker/model_checkpoint.h"
+#include "model/model_checkpoint.h"
 
 namespace loong {
 

@@ -4,10 +4,10 @@
 #pragma once
 #include <memory>
 
+#include "model/llama_model.h"
 #include "parallel/adamw_optimizer.h"
 #include "parallel/process_grid.h"
 #include "training.pb.h"
-#include "worker/llama_model.h"
 #include "worker/parallel_trainer.h"
 #include "worker/sample_source.h"
 

@@ -1,6 +1,6 @@
 // The small grouped-query Llama shape the model tests share (2 layers, 4 heads over 2 kv heads).
 #pragma once
-#include "worker/llama_config.h"
+#include "model/llama_config.h"
 
 namespace loong::testing {
 

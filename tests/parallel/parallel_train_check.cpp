@@ -19,9 +19,9 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "model/model_checkpoint.h"
 #include "ops/lr_schedule.h"
 #include "parallel/mpi_world.h"
-#include "worker/model_checkpoint.h"
 #include "worker/parallel_trainer.h"
 
 namespace fs = std::filesystem;

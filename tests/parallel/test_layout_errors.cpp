@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "model/llama_model.h"
 #include "parallel/process_grid.h"
-#include "worker/llama_model.h"
 
 using namespace loong;
 

@@ -1,6 +1,6 @@
 """Llama (LlamaForCausalLM's computation) in plain PyTorch, built from our safetensors weights.
 
-Shared by the parity test (tests/worker/llama_parity.py) and the train_step benchmark. Written from
+Shared by the parity test (tests/model/llama_parity.py) and the train_step benchmark. Written from
 the Hugging Face modeling equations: pre-norm RMSNorm, rotate-half RoPE, grouped-query causal
 attention (repeat_kv), SwiGLU MLP, untied lm_head; no biases.
 """

@@ -1,13 +1,13 @@
 // Single-process save/load (one safetensors file + config.json) on top of the layout-independent
-// checkpoint files of worker/model_checkpoint.
+// checkpoint files of model/model_checkpoint.
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/finite.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
-#include "worker/llama_model.h"
-#include "worker/model_checkpoint.h"
+#include "model/llama_model.h"
+#include "model/model_checkpoint.h"
 
 namespace loong {
 

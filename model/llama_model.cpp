@@ -1,4 +1,4 @@
-#include "worker/llama_model.h"
+#include "model/llama_model.h"
 
 #include <algorithm>
 #include <chrono>

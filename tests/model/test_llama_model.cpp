@@ -7,8 +7,8 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "model/llama_model.h"
 #include "parallel/adamw_optimizer.h"
-#include "worker/llama_model.h"
 
 namespace fs = std::filesystem;
 #include "tests/common/tiny_llama.h"
@@ -18,7 +18,7 @@ using namespace loong;
 namespace {
 LlamaConfig tiny() { return loong::testing::tiny_llama(50, 64); }
 fs::path temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("loong_test_worker_" + std::to_string(::getpid())) / name;
+  auto d = fs::temp_directory_path() / ("loong_test_model_" + std::to_string(::getpid())) / name;
   fs::remove_all(d);
   fs::create_directories(d);
   return d;

@@ -11,9 +11,9 @@
 #pragma once
 #include <filesystem>
 
+#include "model/llama_model.h"
 #include "parallel/adamw_optimizer.h"
 #include "parallel/process_grid.h"
-#include "worker/llama_model.h"
 
 namespace loong {
 

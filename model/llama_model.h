@@ -24,9 +24,9 @@
 #include <string>
 #include <vector>
 
+#include "model/llama_config.h"
 #include "parallel/communicator.h"
 #include "parallel/param_tensor.h"
-#include "worker/llama_config.h"
 
 namespace loong {
 
@@ -139,7 +139,7 @@ class LlamaModel {
 };
 
 // Single-file save/load of an unsharded model: `<dir>/model.safetensors` (HF names, F32) and
-// `<dir>/config.json`. Sharded models save through worker/model_checkpoint.h.
+// `<dir>/config.json`. Sharded models save through model/model_checkpoint.h.
 void save_llama(const LlamaModel& model, const std::filesystem::path& dir);
 // Reads the config.json of a saved model (ConfigError naming the file).
 LlamaConfig load_llama_config(const std::filesystem::path& dir);

@@ -1,4 +1,4 @@
-#include "worker/llama_config.h"
+#include "model/llama_config.h"
 
 #include <cmath>
 

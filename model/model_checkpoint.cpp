@@ -1,4 +1,4 @@
-#include "worker/model_checkpoint.h"
+#include "model/model_checkpoint.h"
 
 #include <cstdio>
 #include <nlohmann/json.hpp>

@@ -9,7 +9,7 @@
 #include "coordinator/training_job_runner.h"
 #include "core/error.h"
 #include "parallel/mpi_world.h"
-#include "worker/corpus_sample_source.h"
+#include "sequence/corpus_sample_source.h"
 
 namespace loong::apps {
 

@@ -1,7 +1,7 @@
 // The checkpoint directory of a job (docs/architecture.md, Checkpoints):
 //   <root>/step_XXXXXXXX/   model + optimizer files (model/model_checkpoint.h), config.json,
 //                           sequence.json + text_model.spm (what generation needs; written by the
-//                           coordinator, worker/sequence_manifest.h),
+//                           coordinator, sequence/sequence_manifest.h),
 //                           training_state.pb (proto TrainingState), checksums.json (FNV-1a 64 of
 //                           every other file), DONE (written last, after the atomic rename)
 // A directory without DONE, or whose files do not match checksums.json, is not a checkpoint:

@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/progress.h"
-#include "worker/sequence_manifest.h"
+#include "sequence/sequence_manifest.h"
 
 namespace fs = std::filesystem;
 
@@ -244,7 +244,7 @@ int Coordinator::run(const std::string& resume, int64_t stop_after_steps) {
     unit.set_step(state.step());
     unit.set_stage(static_cast<uint32_t>(si));
     unit.set_micro_batches(static_cast<uint32_t>(S / (job_.layout.dp * job_.micro_batch_size)));
-    // Every scheme's weights sum to the video-token count of a sample (worker/sequence_format.h).
+    // Every scheme's weights sum to the video-token count of a sample (sequence/sequence_format.h).
     unit.set_normalizer(static_cast<double>(S) * (stage.latent_frames * shape.tokens_per_frame() + 1));
     const double lr = stage.schedule().at(in_stage);
     const int64_t one_based = static_cast<int64_t>(state.step()) + 1;

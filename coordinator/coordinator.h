@@ -14,7 +14,7 @@
 #include "coordinator/sample_order.h"
 #include "coordinator/train_job.h"
 #include "coordinator/worker_link.h"
-#include "worker/sample_source.h"
+#include "sequence/sample_source.h"
 
 namespace loong {
 
@@ -58,7 +58,7 @@ class Coordinator {
  private:
   int64_t samples_per_step(const CurriculumStage& s) const;
   void checkpoint(const proto::TrainingState& state);
-  // sequence.json + text_model.spm (worker/sequence_manifest.h): what generation needs.
+  // sequence.json + text_model.spm (sequence/sequence_manifest.h): what generation needs.
   void write_sequence_manifest(const std::filesystem::path& dir, const proto::TrainingState& state) const;
   void evaluate(size_t stage_index, uint64_t step);
   // link_.execute, timed: the time spent waiting for workers is not the coordinator's own time.

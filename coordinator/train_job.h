@@ -10,7 +10,7 @@
 #include "model/llama_config.h"
 #include "parallel/adamw_optimizer.h"
 #include "parallel/process_grid.h"
-#include "worker/sequence_format.h"
+#include "sequence/sequence_format.h"
 
 namespace loong {
 

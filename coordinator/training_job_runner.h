@@ -6,7 +6,7 @@
 #include <string>
 
 #include "coordinator/train_job.h"
-#include "worker/sample_source.h"
+#include "sequence/sample_source.h"
 #include "worker/video_worker.h"
 
 namespace loong {

@@ -1,4 +1,4 @@
-// sequence.json of a training checkpoint (worker/sequence_manifest.h), as generation reads it.
+// sequence.json of a training checkpoint (sequence/sequence_manifest.h), as generation reads it.
 // Every input goes through SequenceManifest::from_json (after the JSON parse SequenceManifest::read
 // does); one it accepts is then placed, with a valid config.json, into a complete checkpoint
 // directory whose checksums.json covers it, and opened with GenerationCheckpoint::open, which
@@ -12,7 +12,7 @@
 #include "fuzz/fuzz_common.h"
 #include "generate/generation_checkpoint.h"
 #include "model/llama_config.h"
-#include "worker/sequence_manifest.h"
+#include "sequence/sequence_manifest.h"
 
 namespace {
 

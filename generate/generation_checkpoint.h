@@ -1,5 +1,5 @@
 // A training checkpoint (coordinator/checkpoint_store.h) opened for generation: the step directory,
-// its sequence manifest (worker/sequence_manifest.h) and model config, checked against each other
+// its sequence manifest (sequence/sequence_manifest.h) and model config, checked against each other
 // and against the video tokenizer before any weights are read or tokens sampled.
 #pragma once
 #include <filesystem>
@@ -7,8 +7,8 @@
 #include <string>
 
 #include "model/llama_model.h"
+#include "sequence/sequence_manifest.h"
 #include "tokenizer/video_tokenizer.h"
-#include "worker/sequence_manifest.h"
 
 namespace loong {
 

@@ -19,8 +19,8 @@
 
 #include "generate/segment_plan.h"
 #include "model/llama_model.h"
+#include "sequence/sequence_manifest.h"
 #include "tokenizer/video_tokenizer.h"
-#include "worker/sequence_manifest.h"
 
 namespace loong {
 

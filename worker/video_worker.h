@@ -7,9 +7,9 @@
 #include "model/llama_model.h"
 #include "parallel/adamw_optimizer.h"
 #include "parallel/process_grid.h"
+#include "sequence/sample_source.h"
 #include "training.pb.h"
 #include "worker/parallel_trainer.h"
-#include "worker/sample_source.h"
 
 namespace loong {
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "worker/sample_source.h"
+#include "sequence/sample_source.h"
 
 namespace loong::testing {
 

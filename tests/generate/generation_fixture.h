@@ -5,8 +5,8 @@
 #include <random>
 #include <vector>
 
+#include "sequence/sequence_manifest.h"
 #include "tokenizer/video_tokenizer.h"
-#include "worker/sequence_manifest.h"
 
 namespace loong::testing {
 

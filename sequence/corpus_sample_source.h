@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "dataloader/corpus.h"
-#include "worker/sample_source.h"
+#include "sequence/sample_source.h"
 
 namespace loong {
 

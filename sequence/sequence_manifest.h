@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "worker/sample_source.h"
-#include "worker/sequence_format.h"
+#include "sequence/sample_source.h"
+#include "sequence/sequence_format.h"
 
 namespace loong {
 

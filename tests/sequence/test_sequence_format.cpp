@@ -3,7 +3,7 @@
 #include <numeric>
 
 #include "core/error.h"
-#include "worker/sequence_format.h"
+#include "sequence/sequence_format.h"
 
 using namespace loong;
 

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "dataloader/corpus.h"
-#include "worker/sequence_manifest.h"
+#include "sequence/sequence_manifest.h"
 
 namespace fs = std::filesystem;
 using namespace loong;

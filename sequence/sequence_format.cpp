@@ -1,4 +1,4 @@
-#include "worker/sequence_format.h"
+#include "sequence/sequence_format.h"
 
 #include <algorithm>
 

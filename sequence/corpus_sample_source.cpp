@@ -1,4 +1,4 @@
-#include "worker/corpus_sample_source.h"
+#include "sequence/corpus_sample_source.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "worker/sequence_manifest.h"
+#include "sequence/sequence_manifest.h"
 
 #include "core/checksum.h"
 #include "core/error.h"

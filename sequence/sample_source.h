@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/sequence_format.h"
+#include "sequence/sequence_format.h"
 
 namespace loong {
 
@@ -19,7 +19,7 @@ struct ClipTokens {
   std::vector<int32_t> codes;  // frames * grid_h * grid_w code ids, < codebook
 };
 
-// Where the tokens came from, recorded in every training checkpoint (worker/sequence_manifest.h) so
+// Where the tokens came from, recorded in every training checkpoint (sequence/sequence_manifest.h) so
 // that generation needs nothing but the checkpoint and the video tokenizer. Empty fields: unknown.
 struct SourceProvenance {
   double fps = 0;               // frame rate of the clips, frames per second

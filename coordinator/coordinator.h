@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 #include "coordinator/sample_order.h"
 #include "coordinator/train_job.h"
 #include "coordinator/worker_link.h"

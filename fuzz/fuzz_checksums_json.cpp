@@ -1,9 +1,9 @@
-// checksums.json of a training checkpoint (coordinator/checkpoint_store.h). The input is the file;
+// checksums.json of a training checkpoint (checkpoint/checkpoint_store.h). The input is the file;
 // it sits in a complete step directory (DONE and a training_state.pb present) and
 // CheckpointStore::validate, whose contract is to return the reason a directory is not a usable
 // checkpoint, judges it. validate must answer, never throw: `--resume auto` relies on it to skip a
 // bad checkpoint and use an older one. So here any exception, typed or not, is a finding.
-#include "coordinator/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 #include "fuzz/fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -5,7 +5,7 @@
 // reads it again from disk and checks it against the model config (vocabulary, positions).
 #include <nlohmann/json.hpp>
 
-#include "coordinator/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 #include "core/checksum.h"
 #include "core/safetensors.h"
 #include "dataloader/corpus.h"

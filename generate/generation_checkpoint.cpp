@@ -1,6 +1,6 @@
 #include "generate/generation_checkpoint.h"
 
-#include "coordinator/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 #include "core/error.h"
 
 namespace fs = std::filesystem;

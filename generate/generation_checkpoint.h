@@ -1,4 +1,4 @@
-// A training checkpoint (coordinator/checkpoint_store.h) opened for generation: the step directory,
+// A training checkpoint (checkpoint/checkpoint_store.h) opened for generation: the step directory,
 // its sequence manifest (sequence/sequence_manifest.h) and model config, checked against each other
 // and against the video tokenizer before any weights are read or tokens sampled.
 #pragma once

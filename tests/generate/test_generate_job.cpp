@@ -11,12 +11,12 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "coordinator/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/training_job_runner.h"
 #include "coordinator/worker_link.h"
-#include "core/error.h"
 #include "core/checksum.h"
+#include "core/error.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
 #include "dataloader/moving_mnist.h"

@@ -2,7 +2,7 @@
 
 #include <fstream>
 
-#include "coordinator/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 #include "core/error.h"
 #include "core/fs.h"
 

@@ -1,4 +1,4 @@
-#include "coordinator/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 
 #include <algorithm>
 #include <cstdio>

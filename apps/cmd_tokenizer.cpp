@@ -19,7 +19,7 @@
 #include "core/progress.h"
 #include "core/toml_config.h"
 #include "dataloader/corpus.h"
-#include "ops/lr_schedule.h"
+#include "optim/lr_schedule.h"
 #include "tokenizer/code_transitions.h"
 #include "tokenizer/corpus_clips.h"
 #include "tokenizer/tokenizer_config_toml.h"
@@ -219,7 +219,7 @@ void run_train(const std::string& db, const std::string& config, const std::stri
   // The window sequence of an uninterrupted run: a resume at step s skips the s batches drawn.
   tok::CorpusClipSampler train(corpus, "train", static_cast<int32_t>(job.frames), job.seed);
   train.skip(t.steps_taken() * job.batch);
-  const ops::WarmupCosineSchedule sched{job.optim.lr, job.min_lr, job.warmup, job.steps};
+  const WarmupCosineSchedule sched{job.optim.lr, job.min_lr, job.warmup, job.steps};
   std::unique_ptr<MetricsEndpoint> endpoint = metrics_flags.start();
   std::unique_ptr<TokenizerTrainMetrics> metrics;
   if (endpoint)

@@ -14,8 +14,8 @@
 #include "core/progress.h"
 #include "core/toml_config.h"
 #include "model/llama_model.h"
-#include "ops/lr_schedule.h"
-#include "parallel/adamw_optimizer.h"
+#include "optim/adamw_optimizer.h"
+#include "optim/lr_schedule.h"
 
 namespace loong::apps {
 namespace {
@@ -126,7 +126,7 @@ void run(const TrainLmOptions& o) {
   LlamaModel model(job.model);
   model.init_random(static_cast<uint64_t>(job.seed));
   AdamWOptimizer opt(model.tensors(), static_cast<int64_t>(model.params().size()), job.adamw);
-  const ops::WarmupCosineSchedule sched{job.lr, job.min_lr, job.warmup, job.steps};
+  const WarmupCosineSchedule sched{job.lr, job.min_lr, job.warmup, job.steps};
   std::printf("train-lm: %s, %lld train / %lld validation tokens (bytes), %lld parameters, %lld steps of %lldx%lld\n",
               job.text.c_str(), static_cast<long long>(n_train), static_cast<long long>(n_val),
               static_cast<long long>(model.params().size()), static_cast<long long>(job.steps),

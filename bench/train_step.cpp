@@ -15,7 +15,7 @@
 #include <string>
 
 #include "model/llama_model.h"
-#include "parallel/adamw_optimizer.h"
+#include "optim/adamw_optimizer.h"
 
 namespace {
 using Clock = std::chrono::steady_clock;

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/toml_config.h"
-#include "ops/lr_schedule.h"
+#include "optim/lr_schedule.h"
 
 namespace loong {
 
@@ -28,7 +28,7 @@ struct CurriculumStage {
   double lr = 1e-3, min_lr = 1e-4;
   int64_t warmup_steps = 10;
 
-  ops::WarmupCosineSchedule schedule() const { return {lr, min_lr, warmup_steps, steps}; }
+  WarmupCosineSchedule schedule() const { return {lr, min_lr, warmup_steps, steps}; }
 };
 
 struct Curriculum {

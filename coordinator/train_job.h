@@ -8,7 +8,7 @@
 
 #include "coordinator/curriculum.h"
 #include "model/llama_config.h"
-#include "parallel/adamw_optimizer.h"
+#include "optim/adamw_optimizer.h"
 #include "parallel/process_grid.h"
 #include "sequence/sequence_format.h"
 

@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "ops/cpu/ops.h"
-#include "ops/lr_schedule.h"
+#include "optim/lr_schedule.h"
 
 namespace loong::eval {
 
@@ -56,7 +56,7 @@ DigitClassifier train_digit_classifier(const MnistSplit& train, const MnistSplit
   auto grads = net.store().grads();
   const auto n_params = static_cast<int64_t>(params.size());
   std::vector<float> m(params.size(), 0.0f), v(params.size(), 0.0f);
-  const ops::WarmupCosineSchedule schedule{o.lr, o.min_lr, o.warmup_steps, o.steps};
+  const WarmupCosineSchedule schedule{o.lr, o.min_lr, o.warmup_steps, o.steps};
 
   // Epochs of a seeded permutation of the train digits.
   std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + 7);

@@ -18,7 +18,7 @@ struct ClassifierTrainOptions {
   AugmentOptions augment;
   int64_t steps = 1200;             // AdamW steps
   int64_t batch = 64;               // digits per step
-  double lr = 4e-3, min_lr = 1e-4;  // warmup-cosine schedule (ops/lr_schedule.h)
+  double lr = 4e-3, min_lr = 1e-4;  // warmup-cosine schedule (optim/lr_schedule.h)
   int64_t warmup_steps = 50;
   double weight_decay = 1e-4;
   uint64_t seed = 1;      // weights, digit order and augmentation

@@ -12,7 +12,7 @@
 #include <filesystem>
 
 #include "model/llama_model.h"
-#include "parallel/adamw_optimizer.h"
+#include "optim/adamw_optimizer.h"
 #include "parallel/process_grid.h"
 
 namespace loong {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "model/llama_model.h"
-#include "parallel/adamw_optimizer.h"
+#include "optim/adamw_optimizer.h"
 #include "parallel/process_grid.h"
 
 namespace loong {

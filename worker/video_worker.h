@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "model/llama_model.h"
-#include "parallel/adamw_optimizer.h"
+#include "optim/adamw_optimizer.h"
 #include "parallel/process_grid.h"
 #include "sequence/sample_source.h"
 #include "training.pb.h"

@@ -14,8 +14,8 @@
 #include "core/fs.h"
 #include "core/safetensors.h"
 #include "model/llama_model.h"
-#include "ops/lr_schedule.h"
-#include "parallel/adamw_optimizer.h"
+#include "optim/adamw_optimizer.h"
+#include "optim/lr_schedule.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   loong::AdamWConfig ac;
   ac.beta1 = 0.9f, ac.beta2 = 0.95f, ac.eps = 1e-8f, ac.weight_decay = 0.1f, ac.max_grad_norm = 0.5f;
   loong::AdamWOptimizer opt(model.tensors(), static_cast<int64_t>(model.params().size()), ac);
-  const loong::ops::WarmupCosineSchedule sched{1e-3, 1e-4, 3, 10};
+  const loong::WarmupCosineSchedule sched{1e-3, 1e-4, 3, 10};
   nlohmann::json trace = nlohmann::json::array();
   const int steps = 10;
   for (int step = 0; step < steps; ++step) {

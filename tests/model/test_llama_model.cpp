@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "model/llama_model.h"
-#include "parallel/adamw_optimizer.h"
+#include "optim/adamw_optimizer.h"
 
 namespace fs = std::filesystem;
 #include "tests/common/tiny_llama.h"

@@ -20,7 +20,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "model/model_checkpoint.h"
-#include "ops/lr_schedule.h"
+#include "optim/lr_schedule.h"
 #include "parallel/mpi_world.h"
 #include "worker/parallel_trainer.h"
 
@@ -81,7 +81,7 @@ int run_training(const ParallelLayout& layout, bool zero1, int steps, int stop_a
   ac.max_grad_norm = 0.5f;
   AdamWOptimizer opt(model.tensors(), static_cast<int64_t>(model.params().size()), ac, &grid->dp(), zero1);
   ParallelTrainer trainer(model, *grid, opt);
-  const ops::WarmupCosineSchedule sched{1e-3, 1e-4, 2, steps};
+  const WarmupCosineSchedule sched{1e-3, 1e-4, 2, steps};
   int first_step = 0;
   if (!resume.empty()) {
     load_model_files(model, &opt, resume);

@@ -1,9 +1,9 @@
-#include "ops/lr_schedule.h"
+#include "optim/lr_schedule.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace loong::ops {
+namespace loong {
 
 double WarmupCosineSchedule::at(int64_t step) const {
   if (step < warmup_steps) return max_lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
@@ -12,4 +12,4 @@ double WarmupCosineSchedule::at(int64_t step) const {
   return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + std::cos(M_PI * progress));
 }
 
-}  // namespace loong::ops
+}  // namespace loong

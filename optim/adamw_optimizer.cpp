@@ -1,4 +1,4 @@
-#include "parallel/adamw_optimizer.h"
+#include "optim/adamw_optimizer.h"
 
 #include <algorithm>
 #include <cmath>

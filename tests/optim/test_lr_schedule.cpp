@@ -2,10 +2,10 @@
 
 #include <cmath>
 
-#include "ops/lr_schedule.h"
+#include "optim/lr_schedule.h"
 
 TEST(WarmupCosine, WarmsUpLinearlyThenDecaysToMin) {
-  loong::ops::WarmupCosineSchedule s{1.0, 0.1, 4, 14};
+  loong::WarmupCosineSchedule s{1.0, 0.1, 4, 14};
   EXPECT_DOUBLE_EQ(s.at(0), 0.25);
   EXPECT_DOUBLE_EQ(s.at(3), 1.0);
   EXPECT_DOUBLE_EQ(s.at(4), 1.0);           // start of the decay
@@ -16,7 +16,7 @@ TEST(WarmupCosine, WarmsUpLinearlyThenDecaysToMin) {
 }
 
 TEST(WarmupCosine, NoWarmup) {
-  loong::ops::WarmupCosineSchedule s{2.0, 0.0, 0, 10};
+  loong::WarmupCosineSchedule s{2.0, 0.0, 0, 10};
   EXPECT_DOUBLE_EQ(s.at(0), 2.0);
   EXPECT_NEAR(s.at(5), 1.0, 1e-12);
 }

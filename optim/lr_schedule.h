@@ -3,7 +3,7 @@
 #pragma once
 #include <cstdint>
 
-namespace loong::ops {
+namespace loong {
 
 struct WarmupCosineSchedule {
   double max_lr = 3e-4;
@@ -14,4 +14,4 @@ struct WarmupCosineSchedule {
   double at(int64_t step) const;
 };
 
-}  // namespace loong::ops
+}  // namespace loong

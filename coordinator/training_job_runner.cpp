@@ -12,6 +12,7 @@
 #include "coordinator/worker_liveness.h"
 #include "core/directory_lock.h"
 #include "parallel/mpi_world.h"
+#include "worker/worker_serve_loop.h"
 
 namespace loong {
 

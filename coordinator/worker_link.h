@@ -1,7 +1,8 @@
 // How the coordinator reaches the workers. In one process the worker is called directly; under
 // MPI the unit is broadcast over the world communicator (rank 0 = coordinator) and worker 0
-// (world rank 1) answers with the report, which every worker holds after the step's reductions.
-// The coordinator never blocks inside MPI while it waits, so that it can notice a silent worker.
+// (world rank 1) answers with the report, which every worker holds after the step's reductions
+// (the wire: worker/work_unit_wire.h; the workers' loop: worker/worker_serve_loop.h). The
+// coordinator never blocks inside MPI while it waits, so that it can notice a silent worker.
 #pragma once
 #include "coordinator/worker_liveness.h"
 #include "parallel/mpi_communicator.h"
@@ -38,9 +39,5 @@ class MpiWorkerLink final : public WorkerLink {
   MpiCommunicator& world_;
   LivenessMonitor* liveness_;
 };
-
-// The worker side of MpiWorkerLink: receives units until STOP, executes them, and (on worker 0)
-// answers. Returns when STOP arrives.
-void serve_work_units(MpiCommunicator& world, VideoWorker& worker, bool answer);
 
 }  // namespace loong

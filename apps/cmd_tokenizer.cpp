@@ -270,7 +270,8 @@ void register_tokenizer(CLI::App& app) {
   auto* train = cmd->add_subcommand("train",
                                     "Train on clip windows of the corpus's train split; resumes when --out already "
                                     "holds a tokenizer. Config keys: [tokenizer] channels, latent_channels, patch, "
-                                    "block_temporal_kernel, res_blocks, mid_blocks, groups, codebook_size, distance "
+                                    "block_temporal_kernel, res_blocks, mid_blocks, groups, encoder_norm (group|position), "
+                                    "encoder_field (wide|cell), codebook_size, distance "
                                     "(l2|cosine), beta, dead_fraction, usage_decay; [train] steps, batch, frames "
                                     "(1+4k), lr, min_lr, warmup_steps, revive_every, l1_weight, l2_weight, seed, "
                                     "save_every, log_every, max_grad_norm (see configs/tokenizer_mnist.toml).");

@@ -9,7 +9,8 @@
 #include <cstdio>
 #include <random>
 
-#include "generate/kv_cache_decoder.h"
+#include "generate/sampling.h"
+#include "model/llama_decoder.h"
 
 using Clock = std::chrono::steady_clock;
 using namespace loong;
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
   std::vector<int32_t> seq(context);
   for (auto& t : seq) t = static_cast<int32_t>(rng() % c.vocab_size);
 
-  KvCacheDecoder dec(model, c.max_position_embeddings);
+  LlamaDecoder dec(model, c.max_position_embeddings);
   auto logits = dec.prefill(seq);
   auto t0 = Clock::now();
   std::vector<int32_t> kv_seq = seq;

@@ -5,7 +5,8 @@
 #include <random>
 
 #include "core/error.h"
-#include "generate/kv_cache_decoder.h"
+#include "generate/sampling.h"
+#include "model/llama_decoder.h"
 
 namespace loong {
 
@@ -33,8 +34,8 @@ VideoGenerator::VideoGenerator(const LlamaModel& model, const SequenceManifest& 
 
 int64_t VideoGenerator::default_tail() const { return std::max<int64_t>(1, manifest_.shape.frames / 2); }
 
-GeneratedVideo VideoGenerator::generate(std::span<const int32_t> text, int64_t pixel_frames,
-                                        const SamplingOptions& o, const std::function<void(const GeneratedVideo&)>& progress) {
+GeneratedVideo VideoGenerator::generate(std::span<const int32_t> text, int64_t pixel_frames, const SamplingOptions& o,
+                                        const std::function<void(const GeneratedVideo&)>& progress) {
   const VocabLayout& vocab = manifest_.vocab;
   const SampleShape& shape = manifest_.shape;
   const int64_t gh = shape.grid_h, gw = shape.grid_w, P = shape.tokens_per_frame();
@@ -60,7 +61,7 @@ GeneratedVideo VideoGenerator::generate(std::span<const int32_t> text, int64_t p
   const int64_t H = gh * 8, W = gw * 8, frame_bytes = H * W * 3;
   v.height = H, v.width = W;
   // Positions of one trained sample: the cache never holds more (the last sampled code is not fed).
-  KvCacheDecoder decoder(model_, shape.model_length(), B);
+  LlamaDecoder decoder(model_, shape.model_length(), B);
   std::mt19937_64 rng(o.seed);
   std::vector<int32_t> window;  // codes of the current segment's window: prefix + new latent frames
   std::vector<int32_t> sink;    // the video's first `sink_latents` latent frames (after segment 0)

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "core/memory_budget.h"
+#include "model/llama_block.h"
 #include "ops/cpu/ops.h"
 
 namespace loong {
@@ -56,11 +58,6 @@ float normal_at(uint64_t key, uint64_t index) {
   const double u1 = (static_cast<double>(a >> 11) + 1.0) / 9007199254740993.0;  // (0, 1]
   const double u2 = static_cast<double>(b >> 11) / 9007199254740992.0;
   return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2));
-}
-
-void add_inplace(float* y, const float* x, int64_t n) {
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 }  // namespace
 
@@ -160,13 +157,31 @@ LlamaModel::LlamaModel(const LlamaConfig& config, const ModelShard& shard, Commu
   params_.assign(offset, 0.0f);
   grads_.assign(offset, 0.0f);
 
-  size_t i = 0;
-  if (shard_.has_embedding) embed_ = &tensors_[i++];
-  for (int64_t l = shard_.first_layer; l < shard_.last_layer; ++l, i += 9) {
-    const ParamTensor* b = &tensors_[i];
-    layers_.push_back({&b[0], &b[1], &b[4], &b[5], &b[6], &b[8]});
+  // Views by name (tensors_ is complete, so the pointers stay valid). The fused GEMMs read q/k/v
+  // and gate/up as one weight each, which the order of add() above guarantees; checked here so a
+  // change of that order fails loudly instead of computing with the wrong rows.
+  embed_ = find_tensor("model.embed_tokens.weight");
+  for (int64_t l = shard_.first_layer; l < shard_.last_layer; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    auto at = [&](const char* name) { return &tensor(p + name); };
+    const LlamaLayer w{at("input_layernorm.weight"),  at("self_attn.q_proj.weight"),
+                       at("self_attn.o_proj.weight"), at("post_attention_layernorm.weight"),
+                       at("mlp.gate_proj.weight"),    at("mlp.down_proj.weight")};
+    auto follows = [](const ParamTensor* a, const ParamTensor* b) { return b->offset == a->offset + a->numel; };
+    const ParamTensor *k = at("self_attn.k_proj.weight"), *v = at("self_attn.v_proj.weight");
+    if (!follows(w.qkv_proj, k) || !follows(k, v) || !follows(w.gate_up_proj, at("mlp.up_proj.weight")))
+      throw std::logic_error("LlamaModel: layer " + std::to_string(l) + " does not keep q/k/v and gate/up adjacent");
+    layers_.push_back(w);
   }
-  if (shard_.has_head) norm_ = &tensors_[i], head_ = &tensors_[i + 1];
+  norm_ = find_tensor("model.norm.weight");
+  head_ = find_tensor("lm_head.weight");
+}
+
+const LlamaLayer& LlamaModel::layer(int64_t l) const {
+  if (l < shard_.first_layer || l >= shard_.last_layer)
+    throw InputError("model shard holds layers [" + std::to_string(shard_.first_layer) + ", " +
+                     std::to_string(shard_.last_layer) + "), not layer " + std::to_string(l));
+  return layers_[static_cast<size_t>(l - shard_.first_layer)];
 }
 
 LlamaModel::~LlamaModel() = default;
@@ -271,10 +286,7 @@ void LlamaModel::plan(int64_t batch, int64_t seq) {
 
 template <class F>
 void LlamaModel::timed(const char* family, F&& f) {
-  if (!op_times_) return f();
-  const auto t0 = std::chrono::steady_clock::now();
-  f();
-  (*op_times_)[family] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  llama_block::timed(op_times_, family, std::forward<F>(f));
 }
 
 void LlamaModel::tp_all_reduce(float* data, int64_t n) {
@@ -324,31 +336,24 @@ ForwardLoss LlamaModel::forward_slot(int slot, const int32_t* tokens, const floa
     if (!input) throw InputError("forward: a stage without the embedding needs input activations");
     std::memcpy(x0, input, N * C * sizeof(float));
   }
+  const llama_block::Dims dims{C, D, H, KV, I, eps};
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const Layer& w = layers_[l];
+    const LlamaLayer& w = layer(shard_.first_layer + static_cast<int64_t>(l));
     auto& s = a.layers[l];
     float* x_out = l + 1 < layers_.size() ? a.layers[l + 1].x_in.data() : a.x_out.data();
-    timed("rmsnorm",
-          [&] { cpu::rmsnorm_forward(s.ln1.data(), s.rstd1.data(), s.x_in.data(), param(*w.ln1), N, C, eps); });
-    timed("linear", [&] { cpu::linear_forward(s.qkv.data(), s.ln1.data(), param(*w.qkv), N, C, QKV); });
-    timed("rope", [&] {
-      cpu::rope_forward(s.qkv.data(), QKV, N, H, D, sc.pos.data(), sc.rope_cos.data(), sc.rope_sin.data());
-      cpu::rope_forward(s.qkv.data() + H * D, QKV, N, KV, D, sc.pos.data(), sc.rope_cos.data(), sc.rope_sin.data());
-    });
+    llama_block::attention_input(*this, w, dims, N, s.x_in.data(), s.ln1.data(), s.rstd1.data(), s.qkv.data(),
+                                 sc.pos.data(), sc.rope_cos.data(), sc.rope_sin.data(), op_times_);
     timed("attention", [&] {
       cpu::attention_forward(s.attn.data(), s.probs.data(), s.qkv.data(), s.qkv.data() + H * D,
                              s.qkv.data() + (H + KV) * D, shape);
     });
-    timed("linear", [&] { cpu::linear_forward(s.x_mid.data(), s.attn.data(), param(*w.o), N, H * D, C); });
+    llama_block::attention_output(*this, w, dims, N, s.attn.data(), s.x_mid.data(), op_times_);
     tp_all_reduce(s.x_mid.data(), N * C);  // row-parallel o_proj: sum the partial products
-    timed("residual", [&] { add_inplace(s.x_mid.data(), s.x_in.data(), N * C); });
-    timed("rmsnorm",
-          [&] { cpu::rmsnorm_forward(s.ln2.data(), s.rstd2.data(), s.x_mid.data(), param(*w.ln2), N, C, eps); });
-    timed("linear", [&] { cpu::linear_forward(s.gate_up.data(), s.ln2.data(), param(*w.gate_up), N, C, 2 * I); });
-    timed("swiglu", [&] { cpu::swiglu_forward(s.h.data(), s.gate_up.data(), N, I); });
-    timed("linear", [&] { cpu::linear_forward(x_out, s.h.data(), param(*w.down), N, I, C); });
+    timed("residual", [&] { llama_block::add_residual(s.x_mid.data(), s.x_in.data(), N * C); });
+    llama_block::mlp(*this, w, dims, N, s.x_mid.data(), s.ln2.data(), s.rstd2.data(), s.gate_up.data(), s.h.data(),
+                     x_out, op_times_);
     tp_all_reduce(x_out, N * C);  // row-parallel down_proj
-    timed("residual", [&] { add_inplace(x_out, s.x_mid.data(), N * C); });
+    timed("residual", [&] { llama_block::add_residual(x_out, s.x_mid.data(), N * C); });
   }
   a.have_forward = true;
   ForwardLoss loss;
@@ -356,9 +361,7 @@ ForwardLoss LlamaModel::forward_slot(int slot, const int32_t* tokens, const floa
 
   std::copy(weights, weights + N, a.weights.begin());
   for (int64_t r = 0; r < N; ++r) a.targets_local[r] = local_id(targets[r]);
-  timed("rmsnorm",
-        [&] { cpu::rmsnorm_forward(a.lnf.data(), a.rstdf.data(), a.x_out.data(), param(*norm_), N, C, eps); });
-  timed("linear", [&] { cpu::linear_forward(a.logits.data(), a.lnf.data(), param(*head_), N, C, vocab_); });
+  llama_block::head(*this, dims, N, vocab_, a.x_out.data(), a.lnf.data(), a.rstdf.data(), a.logits.data(), op_times_);
   if (tp_->size() == 1) {
     timed("cross_entropy", [&] {
       cpu::cross_entropy_forward(a.token_loss.data(), a.lse.data(), a.logits.data(), a.targets_local.data(), N, vocab_);
@@ -428,26 +431,27 @@ const float* LlamaModel::backward_slot(int slot, const float* d_output, float no
     std::memcpy(sc.d_res.data(), d_output, N * C * sizeof(float));
   }
   for (size_t li = layers_.size(); li-- > 0;) {
-    const Layer& w = layers_[li];
+    const LlamaLayer& w = layers_[li];
     auto& s = a.layers[li];
     // MLP block: x_out = x_mid + down(swiglu(gate_up(norm2(x_mid)))).
     timed("linear", [&] {
-      cpu::linear_backward(sc.d_h.data(), grad(*w.down), sc.d_res.data(), s.h.data(), param(*w.down), N, I, C, false);
+      cpu::linear_backward(sc.d_h.data(), grad(*w.down_proj), sc.d_res.data(), s.h.data(), param(*w.down_proj), N, I, C,
+                           false);
     });
     timed("swiglu", [&] { cpu::swiglu_backward(sc.d_gate_up.data(), sc.d_h.data(), s.gate_up.data(), N, I); });
     timed("linear", [&] {
-      cpu::linear_backward(sc.d_ln.data(), grad(*w.gate_up), sc.d_gate_up.data(), s.ln2.data(), param(*w.gate_up), N, C,
-                           2 * I, false);
+      cpu::linear_backward(sc.d_ln.data(), grad(*w.gate_up_proj), sc.d_gate_up.data(), s.ln2.data(),
+                           param(*w.gate_up_proj), N, C, 2 * I, false);
     });
     tp_all_reduce(sc.d_ln.data(), N * C);  // column-parallel gate/up: input gradient is a partial sum
     timed("rmsnorm", [&] {
-      cpu::rmsnorm_backward(sc.d_res.data(), grad(*w.ln2), sc.d_ln.data(), s.x_mid.data(), param(*w.ln2),
-                            s.rstd2.data(), N, C);
+      cpu::rmsnorm_backward(sc.d_res.data(), grad(*w.post_attention_layernorm), sc.d_ln.data(), s.x_mid.data(),
+                            param(*w.post_attention_layernorm), s.rstd2.data(), N, C);
     });
     // Attention block: x_mid = x_in + o(attn(rope(qkv(norm1(x_in))))).
     timed("linear", [&] {
-      cpu::linear_backward(sc.d_attn.data(), grad(*w.o), sc.d_res.data(), s.attn.data(), param(*w.o), N, H * D, C,
-                           false);
+      cpu::linear_backward(sc.d_attn.data(), grad(*w.o_proj), sc.d_res.data(), s.attn.data(), param(*w.o_proj), N,
+                           H * D, C, false);
     });
     float* dq = sc.d_qkv.data();
     timed("attention", [&] {
@@ -459,12 +463,12 @@ const float* LlamaModel::backward_slot(int slot, const float* d_output, float no
       cpu::rope_backward(dq + H * D, QKV, N, KV, D, sc.pos.data(), sc.rope_cos.data(), sc.rope_sin.data());
     });
     timed("linear", [&] {
-      cpu::linear_backward(sc.d_ln.data(), grad(*w.qkv), dq, s.ln1.data(), param(*w.qkv), N, C, QKV, false);
+      cpu::linear_backward(sc.d_ln.data(), grad(*w.qkv_proj), dq, s.ln1.data(), param(*w.qkv_proj), N, C, QKV, false);
     });
     tp_all_reduce(sc.d_ln.data(), N * C);  // column-parallel q/k/v
     timed("rmsnorm", [&] {
-      cpu::rmsnorm_backward(sc.d_res.data(), grad(*w.ln1), sc.d_ln.data(), s.x_in.data(), param(*w.ln1), s.rstd1.data(),
-                            N, C);
+      cpu::rmsnorm_backward(sc.d_res.data(), grad(*w.input_layernorm), sc.d_ln.data(), s.x_in.data(),
+                            param(*w.input_layernorm), s.rstd1.data(), N, C);
     });
   }
   if (shard_.has_embedding) {

@@ -47,6 +47,14 @@ struct ForwardLoss {
   double weight_sum = 0;    // sum_n weight[n]
 };
 
+// One decoder layer's tensors by role: views into LlamaModel::params() under their Hugging Face
+// names. qkv_proj is q_proj with k_proj and v_proj right behind it in the buffer, so the three are
+// one [(heads + 2 kv_heads) * head_dim, hidden] GEMM weight; gate_up_proj is gate_proj followed
+// by up_proj, one [2 * intermediate, hidden] weight (both local sizes under tensor parallelism).
+struct LlamaLayer {
+  const ParamTensor *input_layernorm, *qkv_proj, *o_proj, *post_attention_layernorm, *gate_up_proj, *down_proj;
+};
+
 class LlamaModel {
  public:
   // `tp` is the tensor-parallel group (borrowed; must outlive the model); null for tp_size 1.
@@ -67,6 +75,13 @@ class LlamaModel {
   float* param(const ParamTensor& t) { return params_.data() + t.offset; }
   const float* param(const ParamTensor& t) const { return params_.data() + t.offset; }
   float* grad(const ParamTensor& t) { return grads_.data() + t.offset; }
+  // Named views of the network, for code that runs the model another way (model/llama_decoder.h).
+  // `l` is the model's layer index ("model.layers.l"), in [shard().first_layer, shard().last_layer);
+  // InputError otherwise. The others are null when this shard does not hold them.
+  const LlamaLayer& layer(int64_t l) const;
+  const ParamTensor* embedding() const { return embed_; }
+  const ParamTensor* final_norm() const { return norm_; }
+  const ParamTensor* lm_head() const { return head_; }
 
   // Normal(0, std) for matrices (o_proj/down_proj scaled by 1/sqrt(2*layers)), ones for norms.
   // Every element is drawn from a stream keyed by (seed, tensor name, full index), so a shard gets
@@ -126,10 +141,7 @@ class LlamaModel {
   int64_t heads_, kv_heads_, inter_, vocab_, vocab_begin_;  // local sizes on this tp rank
   std::vector<ParamTensor> tensors_;
   std::vector<float> params_, grads_;
-  struct Layer {
-    const ParamTensor *ln1, *qkv, *o, *ln2, *gate_up, *down;
-  };
-  std::vector<Layer> layers_;
+  std::vector<LlamaLayer> layers_;  // layers_[i] is layer first_layer + i
   const ParamTensor *embed_ = nullptr, *norm_ = nullptr, *head_ = nullptr;
   int slots_ = 1;
   int64_t batch_ = 0, seq_ = 0;

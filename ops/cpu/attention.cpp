@@ -112,4 +112,36 @@ void attention_backward(float* dq, float* dk, float* dv, float* scratch, const f
   }
 }
 
+void attention_decode(float* out, float* scores, const float* q, const float* k, const float* v,
+                      const DecodeAttentionShape& s) {
+  const int64_t D = s.head_dim, row = s.kv_heads * D, group = s.heads / s.kv_heads, n = s.positions;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const float* kc = k + b * s.cache_stride;
+    const float* vc = v + b * s.cache_stride;
+    for (int64_t h = 0; h < s.heads; ++h) {
+      const float* qh = q + b * s.ld_q + h * D;
+      const int64_t kvh = h / group;
+      // Dot products then a max-shifted softmax, as attention_forward's rows (up to summation order).
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < n; ++j) {
+        const float* kj = kc + j * row + kvh * D;
+        float dot = 0;
+        for (int64_t d = 0; d < D; ++d) dot += qh[d] * kj[d];
+        scores[j] = dot * scale;
+        mx = std::max(mx, scores[j]);
+      }
+      float sum = 0;
+      for (int64_t j = 0; j < n; ++j) sum += (scores[j] = std::exp(scores[j] - mx));
+      float* o = out + (b * s.heads + h) * D;
+      std::fill(o, o + D, 0.0f);
+      for (int64_t j = 0; j < n; ++j) {
+        const float p = scores[j] / sum;
+        const float* vj = vc + j * row + kvh * D;
+        for (int64_t d = 0; d < D; ++d) o[d] += p * vj[d];
+      }
+    }
+  }
+}
+
 }  // namespace loong::ops::cpu

@@ -48,6 +48,17 @@ struct AttentionShape {
 };
 void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
                        const AttentionShape& s);
+// One new query row per sequence against that sequence's cached keys and values (KV-cache
+// decoding). Sequence b's query row is q + b*ld_q (`heads` heads of head_dim); its cache holds
+// `positions` rows of kv_heads*head_dim floats from k + b*cache_stride (v likewise); query head h
+// reads kv head h / (heads/kv_heads). out [batch, heads*head_dim] = softmax(q.K^T / sqrt(head_dim)) V
+// over all cached rows (the causal mask is implicit: the cache holds only the past and the present).
+// `scores` is scratch of `positions` floats. Serial: a decode step's rows are few.
+struct DecodeAttentionShape {
+  int64_t batch, positions, heads, kv_heads, head_dim, ld_q, cache_stride;
+};
+void attention_decode(float* out, float* scores, const float* q, const float* k, const float* v,
+                      const DecodeAttentionShape& s);
 // Floats of scratch attention_backward needs: T*T per OpenMP thread.
 int64_t attention_scratch_floats(const AttentionShape& s);
 // Overwrites dq, dk, dv (same strides as q, k, v). `scratch` holds attention_scratch_floats(s).

@@ -93,7 +93,9 @@ def consistent_step(d):
 def kill_during_tokenizer_saves():
     print("2. kill -9 during tokenizer saves")
     out = f"{W}/tok_kill"
-    steps = 400
+    # Long enough that 12 attempts of at most 1.6 s each cannot finish it on a fast idle machine (400
+    # steps once finished within 7 attempts); the last run completes the rest.
+    steps = 2000
     cfg = tok_cfg("tok_kill", replace=[("steps = 1", f"steps = {steps}"), ("log_every = 1", "log_every = 1000")])
     rng = random.Random(14)
     kills, pending = 0, 0
